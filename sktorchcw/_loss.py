@@ -1,0 +1,387 @@
+"""ClassWeightedLoss: class and sample weights for any criterion, in one vectorised call."""
+
+import copy
+import inspect
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ._weights import check_weight_vector
+
+__all__ = ["ClassWeightedLoss", "criterion_formats"]
+
+INPUT_FORMATS = ("logits", "log_probabilities", "probabilities")
+TARGET_FORMATS = ("index", "onehot")
+REDUCTIONS = ("mean", "weighted_mean", "sum")
+WEIGHTINGS = ("sample", "output")
+
+# What each known criterion wants, as (input_format, target_format); GUIDE.md section 2.
+_PROBABILITY_ONEHOT = ("probabilities", "onehot")
+_KNOWN_FORMATS = {
+    nn.CrossEntropyLoss: ("logits", "index"),
+    nn.MultiMarginLoss: ("logits", "index"),
+    nn.NLLLoss: ("log_probabilities", "index"),
+    nn.KLDivLoss: ("log_probabilities", "onehot"),
+    nn.BCEWithLogitsLoss: ("logits", "onehot"),
+    nn.BCELoss: _PROBABILITY_ONEHOT,
+    nn.L1Loss: _PROBABILITY_ONEHOT,
+    nn.MSELoss: _PROBABILITY_ONEHOT,
+    nn.SmoothL1Loss: _PROBABILITY_ONEHOT,
+    nn.HuberLoss: _PROBABILITY_ONEHOT,
+    F.cross_entropy: ("logits", "index"),
+    F.multi_margin_loss: ("logits", "index"),
+    F.nll_loss: ("log_probabilities", "index"),
+    F.kl_div: ("log_probabilities", "onehot"),
+    F.binary_cross_entropy_with_logits: ("logits", "onehot"),
+    F.binary_cross_entropy: _PROBABILITY_ONEHOT,
+    F.l1_loss: _PROBABILITY_ONEHOT,
+    F.mse_loss: _PROBABILITY_ONEHOT,
+    F.smooth_l1_loss: _PROBABILITY_ONEHOT,
+    F.huber_loss: _PROBABILITY_ONEHOT,
+}
+
+
+def criterion_formats(criterion):
+    """Return ``(input_format, target_format)`` for a known criterion, else ``None``.
+
+    ``criterion`` may be a loss class, an instance or a functional loss; a subclass
+    of a known loss is treated like its parent.
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> from sktorchcw import criterion_formats
+    >>> criterion_formats(nn.L1Loss())
+    ('probabilities', 'onehot')
+    >>> criterion_formats(nn.CrossEntropyLoss)
+    ('logits', 'index')
+    """
+    if criterion in _KNOWN_FORMATS:
+        return _KNOWN_FORMATS[criterion]
+    klass = criterion if inspect.isclass(criterion) else type(criterion)
+    for parent in klass.__mro__:
+        if parent in _KNOWN_FORMATS:
+            return _KNOWN_FORMATS[parent]
+    return None
+
+
+class ClassWeightedLoss(nn.Module):
+    """Class and sample weights for any criterion, computed in one vectorised call.
+
+    The criterion is called once per batch without reduction. Its elementwise
+    result is averaged over the non-batch dimensions into a per-sample loss
+    ``l_i``, multiplied by ``w[y_i] * s_i`` (class weight times sample weight)
+    and reduced.
+
+    Parameters
+    ----------
+    criterion : loss class, loss instance or callable
+        Any PyTorch loss (``nn.L1Loss``, ``nn.L1Loss()``, ``F.l1_loss``, ...) or
+        your own callable ``criterion(input, target)``. A class is instantiated
+        without arguments; an instance is copied, never changed. Criteria with a
+        ``reduction`` argument or attribute are run with ``reduction='none'``;
+        others must return one loss per sample (or per element).
+    class_weight : None or array-like of shape (n_classes,), default=None
+        One weight per class, indexed by class index. Use
+        :func:`resolve_class_weight` to turn ``'balanced'`` or a dict of labels
+        into this vector. ``None`` weighs every class 1.
+    reduction : {'mean', 'weighted_mean', 'sum'}, default='mean'
+        ``'mean'``: ``sum(s*w*l) / N`` (Keras 3 ``class_weight`` and
+        scikit-learn semantics). ``'weighted_mean'``: ``sum(s*w*l) / sum(s*w)``,
+        what PyTorch's own ``weight=`` does (a batch whose weights are all zero
+        gives 0). ``'sum'``: ``sum(s*w*l)``.
+    weighting : {'sample', 'output'}, default='sample'
+        ``'sample'`` weighs each sample by the weight of its class. ``'output'``
+        weighs output column ``j`` by ``w_j``: ``sum_j w_j * mean_i(s_i * l_ij)``,
+        the per-output scheme of the blog post this project grew from; it needs
+        an elementwise criterion with one-hot targets on ``(N, C)`` outputs and
+        does not support ``reduction='weighted_mean'``.
+    input_format : {'logits', 'log_probabilities', 'probabilities'}, default=None
+        What the criterion receives from the raw logits: the logits,
+        ``log_softmax`` (``logsigmoid`` for one logit) or ``softmax``
+        (``sigmoid`` for one logit). ``None`` takes it from the known criteria
+        table; required for criteria that are not in it.
+    target_format : {'index', 'onehot'}, default=None
+        What the criterion receives as target: class indices (int64) or a
+        one-hot float matrix (for a single logit, ``y`` as float 0/1). ``None``
+        takes it from the known criteria table; required otherwise.
+
+    Attributes
+    ----------
+    criterion : callable
+        The criterion as called: a copy set to ``reduction='none'`` where it has one.
+    weight : torch.Tensor or None
+        The class weight buffer (float32); moves with ``.to(device)``.
+
+    See Also
+    --------
+    resolve_class_weight : ``'balanced'``, dicts and arrays to a weight vector.
+    criterion_formats : the known criteria and what they receive.
+
+    Notes
+    -----
+    ``y_pred`` are raw logits ``(N, C)``, or ``(N,)`` / ``(N, 1)`` for a
+    single-logit binary model; ``y_true`` are class indices ``(N,)``. With all
+    weights 1 the result equals the criterion's own ``reduction='mean'``. The
+    module keeps no tensors between calls, so no autograd graph outlives a batch.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> from sktorchcw import ClassWeightedLoss
+    >>> loss = ClassWeightedLoss(nn.L1Loss(), class_weight=[1.0, 4.0])
+    >>> logits = torch.tensor([[2.0, -1.0], [0.5, 0.5], [-1.0, 3.0]])
+    >>> y = torch.tensor([0, 1, 1])
+    >>> round(loss(logits, y).item(), 4)
+    0.7065
+    """
+
+    def __init__(
+        self,
+        criterion,
+        class_weight=None,
+        *,
+        reduction="mean",
+        weighting="sample",
+        input_format=None,
+        target_format=None,
+    ):
+        super().__init__()
+        _check_choice("reduction", reduction, REDUCTIONS)
+        _check_choice("weighting", weighting, WEIGHTINGS)
+        self.input_format, self.target_format = _resolve_formats(
+            criterion, input_format, target_format
+        )
+        if weighting == "output" and self.target_format != "onehot":
+            raise ValueError(
+                "weighting='output' weighs one output column per class, so it needs a criterion "
+                f"with one-hot targets; {_name(criterion)} takes class indices. Use "
+                "weighting='sample', or an elementwise criterion such as nn.L1Loss."
+            )
+        if weighting == "output" and reduction == "weighted_mean":
+            raise ValueError(
+                "reduction='weighted_mean' is defined per sample; with weighting='output' use "
+                "reduction='mean' (the blog's scheme) or 'sum'."
+            )
+        self.reduction = reduction
+        self.weighting = weighting
+        self.criterion = _unreduced(criterion)
+        self._pass_reduction = _takes_reduction_argument(self.criterion)
+        weight = None
+        if class_weight is not None:
+            if isinstance(class_weight, str):
+                raise ValueError(
+                    f"class_weight={class_weight!r} must be resolved to one weight per class "
+                    "first: resolve_class_weight(class_weight, classes=classes, y=y)."
+                )
+            if isinstance(class_weight, torch.Tensor):
+                class_weight = class_weight.detach().cpu().numpy()
+            weight = torch.as_tensor(
+                check_weight_vector(class_weight, name="class_weight"), dtype=torch.float32
+            )
+        self.register_buffer("weight", weight)
+
+    def forward(self, y_pred, y_true, sample_weight=None):
+        """Return the weighted loss of a batch as a scalar tensor.
+
+        Parameters
+        ----------
+        y_pred : torch.Tensor of shape (N, C), (N, 1) or (N,)
+            Raw logits.
+        y_true : torch.Tensor of shape (N,)
+            Class indices (integer dtype).
+        sample_weight : array-like or torch.Tensor of shape (N,), default=None
+            Per-sample weights, multiplied with the class weights.
+
+        Returns
+        -------
+        loss : torch.Tensor, scalar
+        """
+        n_samples = _check_batch(y_pred, y_true)
+        single_logit = y_pred.ndim == 1 or y_pred.shape[1] == 1
+        self._check_weight_length(y_pred, single_logit)
+        elementwise = self._call_criterion(
+            _adapt_input(y_pred, self.input_format, single_logit),
+            _adapt_target(y_true, y_pred, self.target_format, single_logit),
+        )
+        if elementwise.ndim == 0 or elementwise.shape[0] != n_samples:
+            raise ValueError(
+                f"{_name(self.criterion)} returned shape {tuple(elementwise.shape)}, but "
+                f"ClassWeightedLoss needs one loss per sample (first dimension {n_samples}). "
+                "Give the criterion a `reduction` argument, or make it return unreduced losses."
+            )
+        if sample_weight is not None:
+            sample_weight = _as_sample_weight(sample_weight, n_samples, elementwise)
+        if self.weighting == "output":
+            return self._reduce_per_output(elementwise, sample_weight, n_samples, single_logit)
+        per_sample = elementwise.reshape(n_samples, -1).mean(dim=1)
+        weights = sample_weight
+        if self.weight is not None:
+            class_weights = self.weight.to(per_sample.dtype)[y_true.reshape(-1)]
+            weights = class_weights if weights is None else class_weights * weights
+        if weights is None:
+            total = per_sample.sum()
+            denominator = per_sample.new_tensor(float(n_samples))
+        else:
+            total = (weights * per_sample).sum()
+            denominator = weights.sum()
+        return self._reduce(total, denominator, n_samples)
+
+    def _reduce(self, total, weight_sum, n_samples):
+        if self.reduction == "sum":
+            return total
+        if self.reduction == "mean":
+            return total / n_samples
+        # A batch whose weights are all zero contributes nothing instead of 0/0.
+        safe = torch.where(weight_sum > 0, weight_sum, torch.ones_like(weight_sum))
+        return total / safe
+
+    def _reduce_per_output(self, elementwise, sample_weight, n_samples, single_logit):
+        if single_logit or elementwise.ndim != 2:
+            raise ValueError(
+                "weighting='output' needs an elementwise loss of shape (N, C), one column per "
+                f"class; got {tuple(elementwise.shape)}. Use a model with one output per class "
+                "or weighting='sample' (which works with a single logit)."
+            )
+        if sample_weight is not None:
+            elementwise = elementwise * sample_weight[:, None]
+        per_output = elementwise.sum(dim=0)
+        if self.weight is not None:
+            per_output = per_output * self.weight.to(per_output.dtype)
+        total = per_output.sum()
+        return total if self.reduction == "sum" else total / n_samples
+
+    def _call_criterion(self, inputs, target):
+        if self._pass_reduction:
+            return self.criterion(inputs, target, reduction="none")
+        return self.criterion(inputs, target)
+
+    def _check_weight_length(self, y_pred, single_logit):
+        if self.weight is None:
+            return
+        n_classes = 2 if single_logit else y_pred.shape[1]
+        if self.weight.shape[0] != n_classes:
+            raise ValueError(
+                f"class_weight has {self.weight.shape[0]} entries but y_pred has {n_classes} "
+                "classes; give one weight per class (two for a single-logit binary model)."
+            )
+
+    def extra_repr(self):
+        return (
+            f"reduction={self.reduction!r}, weighting={self.weighting!r}, "
+            f"input_format={self.input_format!r}, target_format={self.target_format!r}"
+        )
+
+
+def _check_choice(name, value, choices):
+    if value not in choices:
+        raise ValueError(f"{name}={value!r} is not one of {choices}.")
+
+
+def _name(criterion):
+    return getattr(criterion, "__name__", type(criterion).__name__)
+
+
+def _resolve_formats(criterion, input_format, target_format):
+    known = criterion_formats(criterion)
+    if known is None and (input_format is None or target_format is None):
+        raise ValueError(
+            f"ClassWeightedLoss does not know what {_name(criterion)} expects. Declare it: "
+            "ClassWeightedLoss(criterion, input_format='logits' | 'log_probabilities' | "
+            "'probabilities', target_format='index' | 'onehot'). For example a focal loss on "
+            "logits and class indices: input_format='logits', target_format='index'."
+        )
+    input_format = input_format or known[0]
+    target_format = target_format or known[1]
+    _check_choice("input_format", input_format, INPUT_FORMATS)
+    _check_choice("target_format", target_format, TARGET_FORMATS)
+    return input_format, target_format
+
+
+def _unreduced(criterion):
+    """Return the criterion ready to give elementwise losses, never touching the original."""
+    if inspect.isclass(criterion):
+        takes_reduction = "reduction" in inspect.signature(criterion).parameters
+        criterion = criterion(reduction="none") if takes_reduction else criterion()
+    elif hasattr(criterion, "reduction"):
+        criterion = copy.deepcopy(criterion)
+        criterion.reduction = "none"
+    if not callable(criterion):
+        raise TypeError(f"criterion must be a loss class, instance or callable; got {criterion!r}.")
+    if getattr(criterion, "weight", None) is not None:
+        raise ValueError(
+            f"{_name(criterion)} already carries weight=...; pass the class weights as "
+            "class_weight instead so they are not applied twice (reduction='weighted_mean' "
+            "reproduces PyTorch's own weighting)."
+        )
+    if isinstance(criterion, nn.KLDivLoss) and criterion.log_target:
+        raise ValueError("KLDivLoss(log_target=True) cannot take one-hot targets; use the default "
+                         "log_target=False.")
+    return criterion
+
+
+def _takes_reduction_argument(criterion):
+    """True for functional losses such as ``F.l1_loss`` that take ``reduction=``."""
+    if isinstance(criterion, nn.Module) or hasattr(criterion, "reduction"):
+        return False
+    try:
+        return "reduction" in inspect.signature(criterion).parameters
+    except (TypeError, ValueError):  # builtins without a signature
+        return False
+
+
+def _check_batch(y_pred, y_true):
+    if not isinstance(y_pred, torch.Tensor) or not isinstance(y_true, torch.Tensor):
+        raise TypeError("y_pred and y_true must be torch tensors.")
+    if y_pred.ndim not in (1, 2):
+        raise ValueError(
+            f"y_pred must be logits of shape (N, C), (N, 1) or (N,); got {tuple(y_pred.shape)}."
+        )
+    if y_true.dtype.is_floating_point or y_true.dtype.is_complex:
+        raise TypeError(
+            f"y_true must hold class indices as an integer tensor; got {y_true.dtype}. "
+            "Convert it with y_true.long()."
+        )
+    n_samples = y_pred.shape[0]
+    if y_true.reshape(-1).shape[0] != n_samples:
+        raise ValueError(
+            f"y_pred has {n_samples} samples but y_true has {y_true.reshape(-1).shape[0]}."
+        )
+    if n_samples == 0:
+        raise ValueError("The batch is empty; ClassWeightedLoss needs at least one sample.")
+    return n_samples
+
+
+def _adapt_input(y_pred, input_format, single_logit):
+    if input_format == "logits":
+        return y_pred
+    if input_format == "probabilities":
+        return torch.sigmoid(y_pred) if single_logit else torch.softmax(y_pred, dim=1)
+    return F.logsigmoid(y_pred) if single_logit else torch.log_softmax(y_pred, dim=1)
+
+
+def _adapt_target(y_true, y_pred, target_format, single_logit):
+    y_true = y_true.reshape(-1)
+    if target_format == "index":
+        if single_logit:
+            raise ValueError(
+                "This criterion takes class indices and needs one logit per class, but y_pred "
+                "has a single logit. Use two outputs, or a single-logit criterion such as "
+                "nn.BCEWithLogitsLoss."
+            )
+        return y_true.long()
+    if single_logit:
+        return y_true.to(y_pred.dtype).reshape(y_pred.shape)
+    return F.one_hot(y_true.long(), num_classes=y_pred.shape[1]).to(y_pred.dtype)
+
+
+def _as_sample_weight(sample_weight, n_samples, like):
+    sample_weight = torch.as_tensor(sample_weight, dtype=like.dtype, device=like.device)
+    sample_weight = sample_weight.reshape(-1)
+    if sample_weight.shape[0] != n_samples:
+        raise ValueError(
+            f"sample_weight has {sample_weight.shape[0]} entries for a batch of {n_samples}."
+        )
+    return sample_weight
