@@ -1,0 +1,578 @@
+"""Synthetic eye-blink windows, and per-frame tables cut into labelled windows.
+
+:func:`make_blink_dataset` simulates the eye aspect ratio (EAR) of both eyes,
+window by window, with rare blinks and blink-like distractors; :func:`frames_to_windows`
+turns any per-frame table (one row per video frame) into ``X, y, groups`` for a
+sequence classifier and :class:`sklearn.model_selection.GroupKFold`.
+"""
+
+import math
+import numbers
+
+import numpy as np
+import pandas as pd
+from sklearn.utils import check_random_state
+
+__all__ = ["make_blink_dataset", "frames_to_windows"]
+
+# Generative model constants (seconds, or EAR units); see make_blink_dataset's Notes.
+_OPEN_EAR = (0.25, 0.35)
+_EYE_OFFSET_STD = 0.01
+_DRIFT_AMPLITUDE_MAX = 0.01
+_DRIFT_FREQUENCY_HZ = (0.05, 0.5)
+_BLINK_CLOSE_S = (0.05, 0.10)
+_BLINK_HOLD_S = (0.03, 0.12)
+_BLINK_REOPEN_S = (0.10, 0.18)
+_BLINK_CLOSED_EAR = (0.05, 0.12)
+_BLINK_EYE_DEPTH_STD = 0.005
+_LONGEST_BLINK_S = _BLINK_CLOSE_S[1] + _BLINK_HOLD_S[1] + _BLINK_REOPEN_S[1]
+_SQUINT_CLOSE_S = (0.10, 0.30)
+_SQUINT_HOLD_S = (0.30, 1.00)
+_SQUINT_REOPEN_S = (0.15, 0.40)
+_SQUINT_DROP = (0.20, 0.40)
+_WINK_HOLD_S = (0.10, 0.40)
+_WINK_OTHER_EYE_DROP = (0.0, 0.10)
+_HEAD_MOTION_JUMP = (0.05, 0.12)
+_MIN_EAR = 0.01
+_HARD_NEGATIVE_KINDS = ("squint", "wink", "head_motion")
+_WINDOWS_PER_VIDEO = 10
+_FRAME_COLUMNS = ["video", "frame", "ear_left", "ear_right", "blink"]
+
+_LABEL_RULES = ("center", "any", "last")
+
+
+def make_blink_dataset(
+    n_samples=1000,
+    *,
+    seq_len=60,
+    prevalence=0.05,
+    fps=30,
+    noise=0.02,
+    hard_negative_rate=0.3,
+    return_frames=False,
+    random_state=None,
+):
+    """Simulate windows of left/right eye aspect ratio, labelled by whether a blink occurs.
+
+    Parameters
+    ----------
+    n_samples : int, default=1000
+        Number of windows, at least 2.
+    seq_len : int, default=60
+        Frames per window. It must hold the longest blink, 0.40 s, i.e. at least
+        ``ceil(0.40 * fps)`` frames (12 at 30 fps).
+    prevalence : float, default=0.05
+        Fraction of windows with a blink, in (0, 1). Exactly
+        ``round(prevalence * n_samples)`` windows are positive, clipped to
+        ``[1, n_samples - 1]`` so that both classes are always present.
+    fps : float, default=30
+        Frames per second; converts the durations of the model (in seconds) into frames.
+    noise : float, default=0.02
+        Standard deviation of the Gaussian noise added to every EAR value.
+    hard_negative_rate : float, default=0.3
+        Fraction, in [0, 1], of the negative windows that hold a blink-like
+        distractor: a squint, a wink or a head-motion spike (see Notes).
+    return_frames : bool, default=False
+        If True, return a per-frame table instead of ``(X, y)`` (see Returns).
+    random_state : None, int or numpy.random.RandomState, default=None
+        Seed or generator, as :func:`sklearn.utils.check_random_state` accepts;
+        the same seed gives identical arrays.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, seq_len, 2), dtype float32
+        EAR of the left (``[..., 0]``) and right (``[..., 1]``) eye in each frame.
+    y : ndarray of shape (n_samples,), dtype int64
+        1 when a blink occurs in the window, else 0.
+    frames : pandas.DataFrame
+        Only with ``return_frames=True``, returned instead of ``(X, y)``: one row
+        per frame, columns ``video``, ``frame`` (int64), ``ear_left``, ``ear_right``
+        (float32) and ``blink`` (int64, 1 on the frames where a blink's eyes are
+        closing, closed or reopening). Windows ``10 * v`` to ``10 * v + 9`` are laid
+        end to end as video ``v`` (the last video may be shorter), so
+        ``frames_to_windows(frames, window=seq_len, label_rule="any", ...)`` gives
+        back ``X`` and ``y``.
+
+    Raises
+    ------
+    TypeError
+        For a non-integer ``n_samples`` or ``seq_len``, or a non-numeric rate.
+    ValueError
+        For an argument out of its range, or ``seq_len`` too short for a blink.
+
+    Notes
+    -----
+    Each window is simulated independently; durations are drawn in seconds and
+    sampled at ``fps``.
+
+    - Open eyes: a baseline EAR drawn uniformly in [0.25, 0.35] per window, plus a
+      per-eye offset (normal, std 0.01), plus a slow drift shared by both eyes (a
+      sinusoid of amplitude up to 0.01 and frequency 0.05 to 0.5 Hz), plus
+      Gaussian noise of std ``noise`` on every frame (EAR is floored at 0.01).
+    - Blink (positive windows): a fast close (50-100 ms), a closure (30-120 ms)
+      at an EAR of 0.05-0.12, and a slower reopening (100-180 ms), with cosine
+      ramps; 180-400 ms in all. Both eyes blink to a similar depth (per-eye
+      std 0.005), one lagging the other by 0 to 1 frame. The closure is centred
+      on a frame of the window (anywhere in it), so the window always shows a
+      closed eye, though the ramps may be cut off at the window's edges.
+    - Hard negatives, an equal share of each kind in random windows:
+      squints (both eyes lose only 20-40 % of their EAR, closing over 100-300 ms,
+      holding 0.3-1 s, reopening over 150-400 ms); winks (one eye closes like a
+      blink but holds 100-400 ms, the other loses at most 10 %); head-motion
+      spikes (both eyes jump up or down by 0.05-0.12 for 1 or 2 frames).
+
+    Within a video of the ``return_frames`` table, each window keeps its own
+    baseline, so the EAR may step slightly at window boundaries.
+
+    Examples
+    --------
+    >>> from sktorchcw.datasets import make_blink_dataset
+    >>> X, y = make_blink_dataset(200, prevalence=0.1, random_state=0)
+    >>> X.shape, X.dtype, y.shape, y.dtype
+    ((200, 60, 2), dtype('float32'), (200,), dtype('int64'))
+    >>> float(y.mean())
+    0.1
+    >>> frames = make_blink_dataset(200, prevalence=0.1, return_frames=True, random_state=0)
+    >>> frames.shape, frames["video"].nunique()
+    ((12000, 5), 20)
+    >>> list(frames.columns)
+    ['video', 'frame', 'ear_left', 'ear_right', 'blink']
+    """
+    _check_generator_arguments(n_samples, seq_len, prevalence, fps, noise, hard_negative_rate)
+    rng = check_random_state(random_state)
+    X, y, blink_frames = _simulate_windows(
+        rng, n_samples, seq_len, prevalence, fps, noise, hard_negative_rate
+    )
+    if return_frames:
+        return _windows_to_frame_table(X, blink_frames)
+    return X, y
+
+
+def _check_generator_arguments(n_samples, seq_len, prevalence, fps, noise, hard_negative_rate):
+    _check_integer("n_samples", n_samples, minimum=2)
+    _check_integer("seq_len", seq_len, minimum=1)
+    _check_real("prevalence", prevalence)
+    if not 0 < prevalence < 1:
+        raise ValueError(
+            f"prevalence={prevalence!r} must lie strictly between 0 and 1 (the fraction of "
+            "windows with a blink); both classes are always generated."
+        )
+    _check_real("fps", fps)
+    if fps <= 0:
+        raise ValueError(f"fps={fps!r} must be positive (frames per second, e.g. 30).")
+    min_seq_len = _min_seq_len(fps)
+    if seq_len < min_seq_len:
+        raise ValueError(
+            f"seq_len={seq_len} is too short to hold a blink at fps={fps}: a blink lasts up "
+            f"to {_LONGEST_BLINK_S:.2f} s, i.e. {min_seq_len} frames. Use seq_len >= "
+            f"{min_seq_len}, or a lower fps."
+        )
+    _check_real("noise", noise)
+    if noise < 0:
+        raise ValueError(f"noise={noise!r} must be >= 0 (the std of the Gaussian noise).")
+    _check_real("hard_negative_rate", hard_negative_rate)
+    if not 0 <= hard_negative_rate <= 1:
+        raise ValueError(
+            f"hard_negative_rate={hard_negative_rate!r} must lie in [0, 1] (the fraction of "
+            "negative windows holding a squint, wink or head-motion spike)."
+        )
+
+
+def _min_seq_len(fps):
+    # The small tolerance keeps 0.4 * 30 = 12.000000000000002 at 12 frames.
+    return max(1, math.ceil(_LONGEST_BLINK_S * fps - 1e-9))
+
+
+def _check_integer(name, value, *, minimum):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int; got {value!r} of type {type(value).__name__}.")
+    if value < minimum:
+        raise ValueError(f"{name}={value} must be >= {minimum}.")
+
+
+def _check_real(name, value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number; got {value!r} of type {type(value).__name__}.")
+    if not math.isfinite(value):
+        raise ValueError(f"{name}={value!r} must be finite.")
+
+
+def _simulate_windows(rng, n_samples, seq_len, prevalence, fps, noise, hard_negative_rate):
+    """Return ``X`` (float32), ``y`` and a (n_samples, seq_len) mask of blink frames."""
+    times = np.arange(seq_len) / fps
+    y = _draw_labels(rng, n_samples, prevalence)
+    ear = _open_eye_signal(rng, n_samples, times)
+    positives = np.flatnonzero(y == 1)
+    blink_frames = np.zeros((n_samples, seq_len), dtype=bool)
+    blink_frames[positives] = _add_blinks(rng, ear, positives, times, fps)
+    _add_hard_negatives(rng, ear, np.flatnonzero(y == 0), times, fps, hard_negative_rate)
+    ear += rng.normal(0.0, noise, size=ear.shape)
+    np.maximum(ear, _MIN_EAR, out=ear)
+    return ear.astype(np.float32), y, blink_frames
+
+
+def _draw_labels(rng, n_samples, prevalence):
+    n_positive = min(max(round(prevalence * n_samples), 1), n_samples - 1)
+    y = np.zeros(n_samples, dtype=np.int64)
+    y[rng.permutation(n_samples)[:n_positive]] = 1
+    return y
+
+
+def _open_eye_signal(rng, n_samples, times):
+    """Baseline per window and eye, plus a slow sinusoidal drift shared by both eyes."""
+    baseline = rng.uniform(*_OPEN_EAR, size=(n_samples, 1))
+    eye_offset = rng.normal(0.0, _EYE_OFFSET_STD, size=(n_samples, 2))
+    amplitude = rng.uniform(0.0, _DRIFT_AMPLITUDE_MAX, size=(n_samples, 1))
+    frequency = rng.uniform(*_DRIFT_FREQUENCY_HZ, size=(n_samples, 1))
+    phase = rng.uniform(0.0, 2 * np.pi, size=(n_samples, 1))
+    drift = amplitude * np.sin(2 * np.pi * frequency * times + phase)
+    return (baseline + eye_offset)[:, None, :] + drift[:, :, None]
+
+
+def _closure_profile(times, onset, close_s, hold_s, reopen_s):
+    """Eye closure over time: 0 open, 1 fully closed, with cosine ramps.
+
+    ``times`` has shape (seq_len,); the others (n_events,); returns (n_events, seq_len).
+    """
+    elapsed = times[None, :] - onset[:, None]
+    closing = np.clip(elapsed / close_s[:, None], 0.0, 1.0)
+    reopening = np.clip((elapsed - (close_s + hold_s)[:, None]) / reopen_s[:, None], 0.0, 1.0)
+    return _ease(closing) * (1.0 - _ease(reopening))
+
+
+def _ease(fraction):
+    return 0.5 - 0.5 * np.cos(np.pi * fraction)
+
+
+def _onset_closed_on_a_frame(rng, n_events, times, fps, close_s, hold_s):
+    """Onsets that put the middle of each closure on a random frame (within the hold).
+
+    Centring on a frame guarantees that a frame of the window shows the eye fully
+    closed, even at a low fps.
+    """
+    frame = rng.randint(0, len(times), size=n_events)
+    jitter = rng.uniform(-1.0, 1.0, size=n_events) * np.minimum(hold_s / 2, 0.5 / fps)
+    return times[frame] + jitter - close_s - hold_s / 2
+
+
+def _add_blinks(rng, ear, windows, times, fps):
+    """Close both eyes of ``windows`` in place; return their blink-frame mask."""
+    n = len(windows)
+    close_s = rng.uniform(*_BLINK_CLOSE_S, size=n)
+    hold_s = rng.uniform(*_BLINK_HOLD_S, size=n)
+    reopen_s = rng.uniform(*_BLINK_REOPEN_S, size=n)
+    onset = _onset_closed_on_a_frame(rng, n, times, fps, close_s, hold_s)
+    lag_s = rng.uniform(0.0, 1.0, size=n) / fps
+    lagging_eye = rng.randint(0, 2, size=n)
+    closed_ear = rng.uniform(*_BLINK_CLOSED_EAR, size=(n, 1)) + rng.normal(
+        0.0, _BLINK_EYE_DEPTH_STD, size=(n, 2)
+    )
+    closed_ear = np.clip(closed_ear, _BLINK_CLOSED_EAR[0] - 0.02, _BLINK_CLOSED_EAR[1] + 0.02)
+    blink_frames = np.zeros((n, len(times)), dtype=bool)
+    for eye in (0, 1):
+        eye_onset = onset + lag_s * (lagging_eye == eye)
+        closure = _closure_profile(times, eye_onset, close_s, hold_s, reopen_s)
+        open_ear = ear[windows, :, eye]
+        ear[windows, :, eye] = open_ear * (1 - closure) + closed_ear[:, eye, None] * closure
+        blink_frames |= closure > 0
+    return blink_frames
+
+
+def _add_hard_negatives(rng, ear, negatives, times, fps, rate):
+    n_hard = round(rate * len(negatives))
+    chosen = rng.permutation(negatives)[:n_hard]
+    kinds = rng.randint(0, len(_HARD_NEGATIVE_KINDS), size=n_hard)
+    add_kind = {"squint": _add_squints, "wink": _add_winks, "head_motion": _add_head_motion}
+    for code, kind in enumerate(_HARD_NEGATIVE_KINDS):
+        add_kind[kind](rng, ear, chosen[kinds == code], times, fps)
+
+
+def _add_squints(rng, ear, windows, times, fps):
+    """Both eyes narrow by 20-40 %, slower and longer than a blink."""
+    n = len(windows)
+    close_s = rng.uniform(*_SQUINT_CLOSE_S, size=n)
+    hold_s = rng.uniform(*_SQUINT_HOLD_S, size=n)
+    reopen_s = rng.uniform(*_SQUINT_REOPEN_S, size=n)
+    onset = _onset_closed_on_a_frame(rng, n, times, fps, close_s, hold_s)
+    drop = rng.uniform(*_SQUINT_DROP, size=(n, 1))
+    closure = _closure_profile(times, onset, close_s, hold_s, reopen_s)
+    ear[windows] *= (1 - drop * closure)[:, :, None]
+
+
+def _add_winks(rng, ear, windows, times, fps):
+    """One eye closes like a long blink; the other narrows by at most 10 %."""
+    n = len(windows)
+    close_s = rng.uniform(*_BLINK_CLOSE_S, size=n)
+    hold_s = rng.uniform(*_WINK_HOLD_S, size=n)
+    reopen_s = rng.uniform(*_BLINK_REOPEN_S, size=n)
+    onset = _onset_closed_on_a_frame(rng, n, times, fps, close_s, hold_s)
+    winking_eye = rng.randint(0, 2, size=n)
+    closed_ear = rng.uniform(*_BLINK_CLOSED_EAR, size=(n, 1))
+    other_drop = rng.uniform(*_WINK_OTHER_EYE_DROP, size=(n, 1))
+    closure = _closure_profile(times, onset, close_s, hold_s, reopen_s)
+    for eye in (0, 1):
+        winks = winking_eye == eye
+        open_ear = ear[windows, :, eye]
+        winked = open_ear * (1 - closure) + closed_ear * closure
+        narrowed = open_ear * (1 - other_drop * closure)
+        ear[windows, :, eye] = np.where(winks[:, None], winked, narrowed)
+
+
+def _add_head_motion(rng, ear, windows, times, fps):
+    """Both eyes jump up or down together for 1 or 2 frames."""
+    n = len(windows)
+    start = rng.randint(0, len(times), size=(n, 1))
+    width = rng.randint(1, 3, size=(n, 1))
+    jump = rng.uniform(*_HEAD_MOTION_JUMP, size=(n, 1)) * rng.choice([-1.0, 1.0], size=(n, 1))
+    frame = np.arange(len(times))
+    spike = ((frame >= start) & (frame < start + width)) * jump
+    ear[windows] += spike[:, :, None]
+
+
+def _windows_to_frame_table(X, blink_frames):
+    n_samples, seq_len, _ = X.shape
+    window_index = np.repeat(np.arange(n_samples), seq_len)
+    frame_in_window = np.tile(np.arange(seq_len), n_samples)
+    return pd.DataFrame(
+        {
+            "video": (window_index // _WINDOWS_PER_VIDEO).astype(np.int64),
+            "frame": ((window_index % _WINDOWS_PER_VIDEO) * seq_len + frame_in_window).astype(
+                np.int64
+            ),
+            "ear_left": X[:, :, 0].ravel(),
+            "ear_right": X[:, :, 1].ravel(),
+            "blink": blink_frames.ravel().astype(np.int64),
+        },
+        columns=_FRAME_COLUMNS,
+    )
+
+
+def frames_to_windows(
+    frames,
+    *,
+    window,
+    stride=None,
+    feature_cols,
+    label_col,
+    group_col,
+    order_col=None,
+    label_rule="center",
+    center_fraction=0.5,
+):
+    """Cut a per-frame table into fixed-length windows, one label and group per window.
+
+    Parameters
+    ----------
+    frames : pandas.DataFrame
+        One row per frame: a group (video or subject) column, feature columns, a
+        per-frame label column and, optionally, a frame-index column. Not modified.
+    window : int
+        Frames per window, at least 1.
+    stride : int, default=None
+        Frames between the starts of consecutive windows; ``None`` means ``window``
+        (windows side by side, no overlap).
+    feature_cols : str or list of str
+        The numeric columns that become the features, in this order.
+    label_col : str
+        The per-frame label column (e.g. 0/1 for "blinking in this frame").
+    group_col : str
+        The column identifying each video; windows never cross two groups.
+    order_col : str, default=None
+        Column to sort the frames by within each group (e.g. a frame index);
+        ``None`` keeps the table's row order.
+    label_rule : {'center', 'any', 'last'} or callable, default='center'
+        How a window's frame labels become its label:
+
+        - ``'center'``: the largest label among the central ``center_fraction``
+          of the frames; for 0/1 labels, 1 when a positive frame lies there.
+          The central part is the ``ceil(center_fraction * window)`` middle
+          frames (one frame left of centre when they cannot be centred exactly).
+        - ``'any'``: the largest label of the window; for 0/1 labels, 1 when any
+          frame is positive.
+        - ``'last'``: the label of the window's last frame.
+        - callable: called with the window's labels, a 1-D array in frame
+          order, and returns the window's label.
+    center_fraction : float, default=0.5
+        Fraction, in (0, 1], of the window's frames that count for ``'center'``
+        (0.5 is the middle half). Checked but not used by the other rules.
+
+    Returns
+    -------
+    X : ndarray of shape (n_windows, window, n_features), dtype float32
+        The windows' features.
+    y : ndarray of shape (n_windows,)
+        The windows' labels, in the label column's dtype for the built-in rules.
+    groups : ndarray of shape (n_windows,)
+        The group of each window, to pass to
+        :class:`sklearn.model_selection.GroupKFold` so that a video stays on one
+        side of each split.
+
+    Raises
+    ------
+    TypeError
+        For ``frames`` not a DataFrame, a non-integer ``window`` or ``stride``, a
+        non-numeric feature column or a ``label_rule`` neither a string nor callable.
+    ValueError
+        For a missing column, NaN or infinite features, NaN labels, groups or orders,
+        ``window`` or ``stride`` below 1, ``center_fraction`` outside (0, 1], an
+        unknown ``label_rule`` or no group long enough for one window.
+
+    Notes
+    -----
+    Groups come out in the order of their first row in ``frames``; within a group,
+    windows start at frames 0, ``stride``, ``2 * stride``, ... and only full
+    windows are made, so the last frames of a group may be left out and a group
+    shorter than ``window`` yields none.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from sktorchcw.datasets import frames_to_windows
+    >>> frames = pd.DataFrame({
+    ...     "video": ["a"] * 6 + ["b"] * 4,
+    ...     "ear": [0.3, 0.3, 0.1, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.1],
+    ...     "blink": [0, 0, 1, 0, 0, 0, 0, 0, 0, 1],
+    ... })
+    >>> X, y, groups = frames_to_windows(
+    ...     frames, window=4, stride=2, feature_cols=["ear"], label_col="blink",
+    ...     group_col="video")
+    >>> X.shape, X.dtype
+    ((3, 4, 1), dtype('float32'))
+    >>> y, groups
+    (array([1, 0, 0]), array(['a', 'a', 'b'], dtype=object))
+    >>> frames_to_windows(
+    ...     frames, window=4, stride=2, feature_cols=["ear"], label_col="blink",
+    ...     group_col="video", label_rule="any")[1]
+    array([1, 1, 1])
+    """
+    feature_cols = _check_frames(frames, feature_cols, label_col, group_col, order_col)
+    window, stride = _check_window_and_stride(window, stride)
+    label_rule = _check_label_rule(label_rule)
+    _check_center_fraction(center_fraction)
+    features = frames[feature_cols].to_numpy(dtype=np.float32)
+    labels = frames[label_col].to_numpy()
+    group_codes, group_ids = pd.factorize(frames[group_col], sort=False)
+    row_order = _rows_by_group(frames, group_codes, order_col)
+    group_sizes = np.bincount(group_codes, minlength=len(group_ids))
+    _check_some_window_fits(group_sizes, window)
+
+    feature_windows, label_windows, window_groups = [], [], []
+    group_starts = np.concatenate([[0], np.cumsum(group_sizes)[:-1]])
+    for code, (start, size) in enumerate(zip(group_starts, group_sizes, strict=True)):
+        if size < window:
+            continue
+        rows = row_order[start : start + size]
+        feature_windows.append(_sliding_windows(features[rows], window, stride))
+        label_windows.append(_sliding_windows(labels[rows], window, stride))
+        window_groups.append(np.full(len(label_windows[-1]), code))
+
+    X = np.ascontiguousarray(np.concatenate(feature_windows), dtype=np.float32)
+    y = _window_labels(np.concatenate(label_windows), label_rule, center_fraction)
+    groups = np.asarray(group_ids.take(np.concatenate(window_groups)))
+    return X, y, groups
+
+
+def _check_frames(frames, feature_cols, label_col, group_col, order_col):
+    """Validate the table and its columns; return ``feature_cols`` as a list."""
+    if not isinstance(frames, pd.DataFrame):
+        raise TypeError(
+            f"frames must be a pandas DataFrame (one row per frame); got {type(frames).__name__}."
+        )
+    feature_cols = [feature_cols] if isinstance(feature_cols, str) else list(feature_cols)
+    if not feature_cols:
+        raise ValueError("feature_cols is empty; name at least one feature column.")
+    needed = [*feature_cols, label_col, group_col] + ([] if order_col is None else [order_col])
+    missing = [name for name in needed if name not in frames.columns]
+    if missing:
+        raise ValueError(
+            f"frames has no column(s) {missing}; its columns are {list(frames.columns)}."
+        )
+    non_numeric = [name for name in feature_cols if not pd.api.types.is_numeric_dtype(frames[name])]
+    if non_numeric:
+        raise TypeError(f"feature columns must be numeric; {non_numeric} are not.")
+    not_finite = [
+        name
+        for name in feature_cols
+        if not np.isfinite(frames[name].to_numpy(dtype=np.float64)).all()
+    ]
+    if not_finite:
+        raise ValueError(
+            f"feature column(s) {not_finite} hold NaN or infinite values; fill or drop "
+            "those frames first (e.g. frames.interpolate() or frames.dropna())."
+        )
+    roles = [("label_col", label_col), ("group_col", group_col), ("order_col", order_col)]
+    for role, name in roles:
+        if name is not None and frames[name].isna().any():
+            raise ValueError(f"{role} column {name!r} holds NaN; every frame needs a value.")
+    return feature_cols
+
+
+def _check_window_and_stride(window, stride):
+    _check_integer("window", window, minimum=1)
+    if stride is None:
+        return window, window
+    _check_integer("stride", stride, minimum=1)
+    return window, stride
+
+
+def _check_label_rule(label_rule):
+    if callable(label_rule):
+        return label_rule
+    if not isinstance(label_rule, str):
+        raise TypeError(
+            f"label_rule must be one of {list(_LABEL_RULES)} or a callable; "
+            f"got {type(label_rule).__name__}."
+        )
+    if label_rule not in _LABEL_RULES:
+        raise ValueError(
+            f"label_rule={label_rule!r} is unknown; use one of {list(_LABEL_RULES)} or a "
+            "callable taking a window's frame labels."
+        )
+    return label_rule
+
+
+def _check_center_fraction(center_fraction):
+    _check_real("center_fraction", center_fraction)
+    if not 0 < center_fraction <= 1:
+        raise ValueError(
+            f"center_fraction={center_fraction!r} must lie in (0, 1] (0.5 is the "
+            "middle half of the window)."
+        )
+
+
+def _rows_by_group(frames, group_codes, order_col):
+    """Row positions sorted by group (first-appearance order), then by ``order_col``."""
+    if order_col is None:
+        return np.argsort(group_codes, kind="stable")
+    # Ranks give lexsort a numeric key for any sortable column (ints, dates, strings).
+    order_rank = frames[order_col].rank(method="first").to_numpy()
+    return np.lexsort((order_rank, group_codes))
+
+
+def _check_some_window_fits(group_sizes, window):
+    longest = int(group_sizes.max()) if len(group_sizes) else 0
+    if longest < window:
+        raise ValueError(
+            f"no window of {window} frames fits: the longest group has {longest} frames. "
+            "Use a smaller window, or check group_col."
+        )
+
+
+def _sliding_windows(values, window, stride):
+    """Full windows of ``values`` along its first axis, frames on axis 1."""
+    windows = np.lib.stride_tricks.sliding_window_view(values, window, axis=0)[::stride]
+    # sliding_window_view puts the window axis last; move it next to the window index.
+    return np.moveaxis(windows, -1, 1)
+
+
+def _window_labels(label_windows, label_rule, center_fraction):
+    if callable(label_rule):
+        return np.asarray([label_rule(labels) for labels in label_windows])
+    if label_rule == "last":
+        return label_windows[:, -1].copy()
+    if label_rule == "center":
+        window = label_windows.shape[1]
+        n_central = max(1, math.ceil(center_fraction * window - 1e-9))
+        first = (window - n_central) // 2
+        label_windows = label_windows[:, first : first + n_central]
+    return label_windows.max(axis=1)
