@@ -1,5 +1,6 @@
 """sktorchcw: class weights for any PyTorch loss, and an LSTM classifier for scikit-learn."""
 
+from ._classifier import LSTMBlinkClassifier
 from ._loss import ClassWeightedLoss, criterion_formats
 from ._weights import resolve_class_weight
 
@@ -7,6 +8,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ClassWeightedLoss",
+    "LSTMBlinkClassifier",
     "criterion_formats",
     "resolve_class_weight",
     "__version__",

@@ -199,9 +199,19 @@ class ClassWeightedLoss(nn.Module):
         -------
         loss : torch.Tensor, scalar
         """
+        return self._loss(y_pred, y_true, sample_weight, self.weight)
+
+    def unweighted(self, y_pred, y_true):
+        """Return the same loss with every class and sample weight 1.
+
+        This is what Keras reports as validation loss: comparable across weightings.
+        """
+        return self._loss(y_pred, y_true, None, None)
+
+    def _loss(self, y_pred, y_true, sample_weight, class_weight):
         n_samples = _check_batch(y_pred, y_true)
         single_logit = y_pred.ndim == 1 or y_pred.shape[1] == 1
-        self._check_weight_length(y_pred, single_logit)
+        self._check_weight_length(class_weight, y_pred, single_logit)
         elementwise = self._call_criterion(
             _adapt_input(y_pred, self.input_format, single_logit),
             _adapt_target(y_true, y_pred, self.target_format, single_logit),
@@ -215,11 +225,13 @@ class ClassWeightedLoss(nn.Module):
         if sample_weight is not None:
             sample_weight = _as_sample_weight(sample_weight, n_samples, elementwise)
         if self.weighting == "output":
-            return self._reduce_per_output(elementwise, sample_weight, n_samples, single_logit)
+            return self._reduce_per_output(
+                elementwise, sample_weight, class_weight, n_samples, single_logit
+            )
         per_sample = elementwise.reshape(n_samples, -1).mean(dim=1)
         weights = sample_weight
-        if self.weight is not None:
-            class_weights = self.weight.to(per_sample.dtype)[y_true.reshape(-1)]
+        if class_weight is not None:
+            class_weights = class_weight.to(per_sample.dtype)[y_true.reshape(-1)]
             weights = class_weights if weights is None else class_weights * weights
         if weights is None:
             total = per_sample.sum()
@@ -238,7 +250,8 @@ class ClassWeightedLoss(nn.Module):
         safe = torch.where(weight_sum > 0, weight_sum, torch.ones_like(weight_sum))
         return total / safe
 
-    def _reduce_per_output(self, elementwise, sample_weight, n_samples, single_logit):
+    def _reduce_per_output(self, elementwise, sample_weight, class_weight, n_samples,
+                           single_logit):
         if single_logit or elementwise.ndim != 2:
             raise ValueError(
                 "weighting='output' needs an elementwise loss of shape (N, C), one column per "
@@ -248,8 +261,8 @@ class ClassWeightedLoss(nn.Module):
         if sample_weight is not None:
             elementwise = elementwise * sample_weight[:, None]
         per_output = elementwise.sum(dim=0)
-        if self.weight is not None:
-            per_output = per_output * self.weight.to(per_output.dtype)
+        if class_weight is not None:
+            per_output = per_output * class_weight.to(per_output.dtype)
         total = per_output.sum()
         return total if self.reduction == "sum" else total / n_samples
 
@@ -258,13 +271,13 @@ class ClassWeightedLoss(nn.Module):
             return self.criterion(inputs, target, reduction="none")
         return self.criterion(inputs, target)
 
-    def _check_weight_length(self, y_pred, single_logit):
-        if self.weight is None:
+    def _check_weight_length(self, class_weight, y_pred, single_logit):
+        if class_weight is None:
             return
         n_classes = 2 if single_logit else y_pred.shape[1]
-        if self.weight.shape[0] != n_classes:
+        if class_weight.shape[0] != n_classes:
             raise ValueError(
-                f"class_weight has {self.weight.shape[0]} entries but y_pred has {n_classes} "
+                f"class_weight has {class_weight.shape[0]} entries but y_pred has {n_classes} "
                 "classes; give one weight per class (two for a single-logit binary model)."
             )
 

@@ -1,0 +1,238 @@
+"""Check user input and turn it into zero-padded float32 sequences with their lengths.
+
+Accepted X:
+
+- 2-D array or DataFrame ``(n_samples, n_timesteps)``: univariate sequences, one
+  column per time step (layout ``"columns"``; scikit-learn's feature checks apply);
+- 3-D array ``(n_samples, n_timesteps, n_features)`` (layout ``"sequences"``);
+- a list (or 1-D object array) of ``(T_i, n_features)`` or ``(T_i,)`` arrays of
+  different lengths (layout ``"sequences"``).
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.utils import check_array, column_or_1d
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import _check_sample_weight, validate_data
+
+__all__ = ["Sequences", "check_fit_input", "check_predict_input", "check_fit_sample_weight"]
+
+COLUMNS = "columns"
+SEQUENCES = "sequences"
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+@dataclass(frozen=True)
+class Sequences:
+    """Validated sequences: ``values`` ``(n, T, F)`` float32, zero after each sequence ends;
+    ``lengths`` ``(n,)`` int64 valid steps, or None when every sequence fills all T steps."""
+
+    values: np.ndarray
+    lengths: np.ndarray | None
+    layout: str
+
+    @property
+    def n_samples(self):
+        return self.values.shape[0]
+
+    @property
+    def n_features(self):
+        return self.values.shape[2]
+
+
+def check_fit_input(estimator, X, y):
+    """Validate training data; set ``n_features_in_`` (and ``feature_names_in_``).
+
+    Returns the sequences, the classes in sorted order and y encoded as indices.
+    """
+    name = type(estimator).__name__
+    if y is None:
+        raise ValueError(f"{name} requires y to be passed, but the target y is None.")
+    sequences = _check_X(estimator, X, reset=True)
+    classes, y_encoded = _check_target(y, sequences.n_samples)
+    return sequences, classes, y_encoded
+
+
+def check_predict_input(estimator, X, layout):
+    """Validate data for prediction against what ``fit`` saw."""
+    sequences = _check_X(estimator, X, reset=False, fitted_layout=layout)
+    return sequences
+
+
+def check_fit_sample_weight(sample_weight, sequences, class_weight, y_encoded):
+    """Return sample weights as float32 (None stays None), or raise ValueError."""
+    if sample_weight is not None:
+        sample_weight = _check_sample_weight(
+            sample_weight, sequences.values, dtype=np.float64, ensure_non_negative=True
+        )
+        if np.abs(sample_weight).max() > _FLOAT32_MAX:
+            raise ValueError("sample_weight has values too large for float32 (above 3.4e38).")
+        sample_weight = sample_weight.astype(np.float32)
+    combined = class_weight[y_encoded]
+    if sample_weight is not None:
+        combined = combined * sample_weight
+    if not np.any(combined > 0):
+        raise ValueError(
+            "Every training sample has weight zero (class_weight[y] * sample_weight), so there "
+            "is nothing to learn from; give some samples a positive weight."
+        )
+    return sample_weight
+
+
+def _check_X(estimator, X, *, reset, fitted_layout=None):
+    ragged = _ragged_items(X)
+    if ragged is not None:
+        sequences = _from_ragged(ragged)
+    elif _looks_tabular(X):
+        if fitted_layout == SEQUENCES:
+            return _univariate_for_sequence_model(estimator, X)
+        values = validate_data(estimator, X, reset=reset, dtype=[np.float64, np.float32])
+        return Sequences(_as_float32(values)[:, :, None], None, COLUMNS)
+    else:
+        values = check_array(X, allow_nd=True, ensure_2d=False, dtype=[np.float64, np.float32])
+        if values.ndim == 1:
+            raise ValueError(
+                f"X is 1-D (shape {values.shape}). Reshape your data: X.reshape(1, -1) for one "
+                "univariate sequence, X.reshape(-1, 1) for sequences of one time step."
+            )
+        if values.ndim != 3:
+            raise ValueError(
+                f"X must be 2-D (n_samples, n_timesteps), 3-D (n_samples, n_timesteps, "
+                f"n_features) or a list of (n_timesteps, n_features) arrays; got an array "
+                f"with {values.ndim} dimension(s), shape {values.shape}."
+            )
+        if values.shape[1] == 0 or values.shape[2] == 0:
+            raise ValueError(f"X has shape {values.shape}; it needs at least one time step and "
+                             "one feature.")
+        sequences = Sequences(_as_float32(values), None, SEQUENCES)
+    _check_sequence_features(estimator, sequences, reset=reset, fitted_layout=fitted_layout)
+    return sequences
+
+
+def _looks_tabular(X):
+    if hasattr(X, "iloc") or hasattr(X, "tocsr") or hasattr(X, "__dataframe__"):
+        return True
+    try:
+        return np.asarray(X).ndim == 2
+    except ValueError:  # inhomogeneous nesting: let check_array report it
+        return False
+
+
+def _has_uniform_shape(X):
+    try:
+        np.shape(X)
+    except ValueError:
+        return False
+    return True
+
+
+def _univariate_for_sequence_model(estimator, X):
+    if estimator.n_features_in_ != 1:
+        raise ValueError(
+            f"X is 2-D, read as univariate sequences (one feature per time step), but "
+            f"{type(estimator).__name__} was fitted on sequences with {estimator.n_features_in_} "
+            "features per time step; pass a 3-D array (n_samples, n_timesteps, n_features) or a "
+            "list of (n_timesteps, n_features) arrays."
+        )
+    values = check_array(X, dtype=[np.float64, np.float32])
+    return Sequences(_as_float32(values)[:, :, None], None, SEQUENCES)
+
+
+def _check_sequence_features(estimator, sequences, *, reset, fitted_layout):
+    name = type(estimator).__name__
+    if reset:
+        estimator.n_features_in_ = sequences.n_features
+        if hasattr(estimator, "feature_names_in_"):
+            del estimator.feature_names_in_
+        return
+    if fitted_layout == COLUMNS:
+        raise ValueError(
+            f"{name} was fitted on 2-D X (a row per sequence, a column per time step); pass 2-D "
+            f"X with {estimator.n_features_in_} columns, not 3-D or ragged sequences."
+        )
+    if sequences.n_features != estimator.n_features_in_:
+        raise ValueError(
+            f"X has {sequences.n_features} features per time step, but {name} is expecting "
+            f"{estimator.n_features_in_} features per time step as input."
+        )
+
+
+def _ragged_items(X):
+    """Return X's sequences as a list when X is a ragged collection, else None."""
+    if isinstance(X, np.ndarray) and X.dtype == object and X.ndim == 1:
+        items = list(X)
+    elif isinstance(X, (list, tuple)):
+        items = list(X)
+    else:
+        return None
+    if not items or all(np.ndim(item) == 0 for item in items if _has_uniform_shape(item)):
+        return None
+    shapes = set()
+    for item in items:
+        if not _has_uniform_shape(item):
+            return items
+        shapes.add(np.shape(item))
+    return items if len(shapes) > 1 or isinstance(X, np.ndarray) else None
+
+
+def _from_ragged(items):
+    arrays = [_sequence_array(i, item) for i, item in enumerate(items)]
+    n_features = {array.shape[1] for array in arrays}
+    if len(n_features) > 1:
+        first = arrays[0].shape[1]
+        odd = next(i for i, array in enumerate(arrays) if array.shape[1] != first)
+        raise ValueError(
+            f"All sequences must have the same number of features per time step: sequence 0 "
+            f"has {first}, sequence {odd} has {arrays[odd].shape[1]}."
+        )
+    lengths = np.array([len(array) for array in arrays], dtype=np.int64)
+    values = np.zeros((len(arrays), lengths.max(), arrays[0].shape[1]), dtype=np.float32)
+    for row, array in enumerate(arrays):
+        values[row, : len(array)] = array
+    if np.all(lengths == lengths[0]):
+        lengths = None
+    return Sequences(values, lengths, SEQUENCES)
+
+
+def _sequence_array(index, item):
+    try:
+        array = np.asarray(item, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"Sequence {index} of X is not numeric: {error}") from None
+    if array.ndim == 1:
+        array = array[:, None]
+    if array.ndim != 2:
+        raise ValueError(
+            f"Sequence {index} of X has shape {array.shape}; each sequence must be "
+            "(n_timesteps, n_features) or (n_timesteps,)."
+        )
+    if array.shape[0] == 0 or array.shape[1] == 0:
+        raise ValueError(
+            f"Sequence {index} of X has shape {array.shape}; it needs at least one time step "
+            "and one feature."
+        )
+    if not np.isfinite(array).all():
+        raise ValueError(f"Sequence {index} of X contains NaN or infinity.")
+    return _as_float32(array)
+
+
+def _as_float32(values):
+    if values.dtype != np.float32 and np.abs(values).max() > _FLOAT32_MAX:
+        raise ValueError("X has values too large for float32 (above 3.4e38 in magnitude).")
+    return np.ascontiguousarray(values, dtype=np.float32)
+
+
+def _check_target(y, n_samples):
+    y = column_or_1d(y, warn=True)
+    if len(y) != n_samples:
+        raise ValueError(f"X has {n_samples} samples but y has {len(y)}; give one label per "
+                         "sample.")
+    check_classification_targets(y)
+    classes, y_encoded = np.unique(y, return_inverse=True)
+    if len(classes) < 2:
+        raise ValueError(
+            f"y has only one class ({classes[0]!r}); a classifier needs samples of at least "
+            "two classes."
+        )
+    return classes, y_encoded.astype(np.int64)

@@ -1,0 +1,98 @@
+"""The network: standardise inputs, run an LSTM, map the last valid step to logits."""
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence
+
+__all__ = ["LSTMLogits", "EXTRA_LSTM_ARGUMENTS"]
+
+# nn.LSTM arguments a user may route through ``module__*``; the rest are set by the estimator.
+EXTRA_LSTM_ARGUMENTS = ("bias", "proj_size")
+
+
+class LSTMLogits(nn.Module):
+    """LSTM over ``(N, T, F)`` sequences whose last valid step feeds a linear layer of logits.
+
+    Parameters
+    ----------
+    n_features : int
+        Features per time step.
+    n_outputs : int
+        Logits per sequence: the number of classes, or 1 for a single-logit binary model.
+    hidden_size, num_layers, bidirectional, dropout
+        As in :class:`torch.nn.LSTM`; ``dropout`` also applies before the linear layer.
+    input_mean, input_scale : array-like of shape (n_features,), default=None
+        Per-feature standardisation ``(x - mean) / scale`` applied first; stored as
+        buffers so that they travel with the weights.
+    **lstm_kwargs
+        Further :class:`torch.nn.LSTM` arguments (``bias``, ``proj_size``).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sktorchcw._module import LSTMLogits
+    >>> module = LSTMLogits(n_features=2, n_outputs=3, hidden_size=8)
+    >>> x = torch.zeros(4, 10, 2)
+    >>> module(x).shape
+    torch.Size([4, 3])
+    >>> module(x, lengths=torch.tensor([10, 7, 3, 1])).shape
+    torch.Size([4, 3])
+    """
+
+    def __init__(
+        self,
+        n_features,
+        n_outputs,
+        hidden_size=32,
+        num_layers=1,
+        bidirectional=False,
+        dropout=0.0,
+        input_mean=None,
+        input_scale=None,
+        **lstm_kwargs,
+    ):
+        super().__init__()
+        _check_lstm_kwargs(lstm_kwargs)
+        mean = torch.zeros(n_features) if input_mean is None else torch.as_tensor(input_mean)
+        scale = torch.ones(n_features) if input_scale is None else torch.as_tensor(input_scale)
+        self.register_buffer("input_mean", mean.to(torch.float32).reshape(n_features))
+        self.register_buffer("input_scale", scale.to(torch.float32).reshape(n_features))
+        self.lstm = nn.LSTM(
+            n_features,
+            hidden_size,
+            num_layers=num_layers,
+            batch_first=True,
+            # nn.LSTM applies dropout between layers only and warns when there is one layer.
+            dropout=dropout if num_layers > 1 else 0.0,
+            bidirectional=bidirectional,
+            **lstm_kwargs,
+        )
+        state_size = lstm_kwargs.get("proj_size") or hidden_size
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(state_size * (2 if bidirectional else 1), n_outputs)
+
+    def forward(self, x, lengths=None):
+        """Return logits ``(N, n_outputs)`` for sequences ``x`` ``(N, T, F)``.
+
+        ``lengths`` ``(N,)`` gives each sequence's valid steps; the padding after
+        them never enters the computation (the batch is packed).
+        """
+        x = (x - self.input_mean) / self.input_scale
+        if lengths is not None:
+            x = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        _, (h_n, _) = self.lstm(x)
+        if self.lstm.bidirectional:
+            last = torch.cat([h_n[-2], h_n[-1]], dim=1)
+        else:
+            last = h_n[-1]
+        return self.head(self.dropout(last))
+
+
+def _check_lstm_kwargs(lstm_kwargs):
+    unknown = sorted(set(lstm_kwargs) - set(EXTRA_LSTM_ARGUMENTS))
+    if unknown:
+        raise ValueError(
+            f"Unknown module parameter(s) {unknown}: module__* accepts "
+            f"{list(EXTRA_LSTM_ARGUMENTS)}; hidden_size, num_layers, bidirectional and dropout "
+            "are parameters of the estimator itself."
+        )

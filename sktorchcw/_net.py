@@ -1,0 +1,41 @@
+"""The skorch NeuralNet that LSTMBlinkClassifier drives: weighted training loss, plain
+validation loss, probabilities from logits."""
+
+import numpy as np
+import torch
+from skorch import NeuralNet
+from skorch.utils import to_tensor
+
+__all__ = ["SequenceNet", "logits_to_proba"]
+
+
+def logits_to_proba(logits):
+    """Softmax over classes; for a single logit, ``[1 - sigmoid, sigmoid]``."""
+    if logits.ndim == 1 or logits.shape[1] == 1:
+        positive = torch.sigmoid(logits.reshape(-1, 1))
+        return torch.cat([1 - positive, positive], dim=1)
+    return torch.softmax(logits, dim=1)
+
+
+class SequenceNet(NeuralNet):
+    """skorch NeuralNet over :class:`~sktorchcw._batching.SequenceDataset` batches.
+
+    The criterion is a :class:`~sktorchcw.ClassWeightedLoss`. Training batches carry
+    their sample weights in ``X["sample_weight"]``; the validation loss is unweighted,
+    as in Keras, so it stays comparable between weightings.
+    """
+
+    def infer(self, x, **fit_params):
+        inputs = {key: value for key, value in x.items() if key != "sample_weight"}
+        inputs = to_tensor(inputs, device=self.device)
+        return self.module_(**inputs, **fit_params)
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        y_true = to_tensor(y_true, device=self.device)
+        if training:
+            return self.criterion_(y_pred, y_true, X.get("sample_weight"))
+        return self.criterion_.unweighted(y_pred, y_true)
+
+    def predict(self, X):
+        """Class indices (not labels) of the highest probability."""
+        return np.argmax(self.predict_proba(X), axis=1)

@@ -1,0 +1,22 @@
+import numpy as np
+import pytest
+
+from sktorchcw.datasets import make_blink_dataset
+
+
+@pytest.fixture(scope="session")
+def blinks():
+    """160 windows of 20 frames, 2 features, 25 % blinks."""
+    X, y = make_blink_dataset(160, seq_len=20, prevalence=0.25, random_state=0)
+    return X, y
+
+
+@pytest.fixture(scope="session")
+def three_classes():
+    """Univariate sequences whose class is the sign pattern of a step: easy to learn."""
+    rng = np.random.RandomState(0)
+    y = np.repeat(["down", "flat", "up"], 30)
+    steps = {"down": -1.0, "flat": 0.0, "up": 1.0}
+    X = rng.normal(scale=0.3, size=(90, 10))
+    X[:, 5:] += np.array([steps[label] for label in y])[:, None]
+    return X, y
