@@ -18,6 +18,8 @@ EXPECTED_FAILURES = {
 }
 
 
+# check_array_api_input is skipped by scikit-learn itself unless SCIPY_ARRAY_API=1: the
+# estimator works on numpy input and converts to torch tensors internally.
 @parametrize_with_checks([CHECKED], expected_failed_checks=lambda _: EXPECTED_FAILURES)
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)

@@ -398,3 +398,11 @@ def test_thousands_of_steps_keep_memory_bounded():
     after, _ = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert after - before < 256 * 1024
+
+
+def test_unweighted_ignores_class_and_sample_weights():
+    logits, y = make_batch()
+    weighted = ClassWeightedLoss(nn.L1Loss(), class_weight=[1.0, 5.0, 0.5])
+    plain = nn.L1Loss()(torch.softmax(logits, dim=1), F.one_hot(y, 3).float())
+    torch.testing.assert_close(weighted.unweighted(logits, y), plain)
+    assert not torch.allclose(weighted(logits, y), plain)
