@@ -253,7 +253,8 @@ def test_device_auto_is_resolved_without_changing_the_parameter(blinks):
 @pytest.mark.parametrize(
     "device, match",
     [("tpu", "not a device"), ("cuda:99" if torch.cuda.is_available() else "cuda", "CUDA"),
-     ("meta", "not supported")],
+     ("meta", "not supported"),
+     *([] if torch.backends.mps.is_available() else [("mps", "MPS is not available")])],
 )
 def test_unknown_or_unavailable_device_fails_at_fit(blinks, device, match):
     X, y = blinks
