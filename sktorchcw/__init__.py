@@ -2,6 +2,7 @@
 
 from ._classifier import LSTMBlinkClassifier
 from ._loss import ClassWeightedLoss, criterion_formats
+from ._net import TrainingDivergedError
 from ._weights import resolve_class_weight
 
 __version__ = "0.1.0"
@@ -9,6 +10,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ClassWeightedLoss",
     "LSTMBlinkClassifier",
+    "TrainingDivergedError",
     "criterion_formats",
     "resolve_class_weight",
     "__version__",

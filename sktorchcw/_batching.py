@@ -52,15 +52,21 @@ class SliceBatches:
         Draw a new permutation for every pass.
     seed : int, default=None
         Seed of the permutations; the same seed gives the same sequence of epochs.
+    start_epoch : int, default=0
+        Epochs already done (when resuming): their permutations are skipped, so a
+        resumed fit shuffles exactly as an uninterrupted one.
     """
 
-    def __init__(self, dataset, batch_size, shuffle=False, seed=None):
+    def __init__(self, dataset, batch_size, shuffle=False, seed=None, start_epoch=0):
         self.base, self.indices = _unwrap(dataset)
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.generator = torch.Generator()
         if seed is not None:
             self.generator.manual_seed(seed)
+        if shuffle:
+            for _ in range(start_epoch):
+                torch.randperm(len(self.indices), generator=self.generator)
 
     def __len__(self):
         return -(-len(self.indices) // self.batch_size)

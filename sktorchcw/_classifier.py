@@ -2,6 +2,8 @@
 
 import copy
 import inspect
+import os
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -14,6 +16,14 @@ from skorch.callbacks import EpochScoring
 from torch import nn
 
 from ._batching import SequenceDataset, SliceBatches
+from ._checkpoint import (
+    CHECKPOINT_NAME,
+    EpochCheckpoint,
+    load_checkpoint,
+    remove_checkpoint,
+    restore_checkpoint,
+    training_fingerprint,
+)
 from ._data import check_fit_input, check_fit_sample_weight, check_predict_input
 from ._device import resolve_device, seeded_torch
 from ._loss import REDUCTIONS, WEIGHTINGS, ClassWeightedLoss, criterion_formats
@@ -103,6 +113,14 @@ class LSTMBlinkClassifier(ClassifierMixin, BaseEstimator):
         same model; torch's global random state is left as it was.
     verbose : int, default=0
         1 prints skorch's table of epochs.
+    checkpoint_dir : None, str or path, default=None
+        Folder for a checkpoint written after every epoch (weights, optimizer state,
+        history, random state; read back with torch's weights-only loader). A fit
+        that finds a checkpoint of the same parameters and data there resumes from
+        it and ends with ``max_epochs`` epochs in all, exactly as if never stopped;
+        a checkpoint of another fit is a ValueError. The checkpoint is deleted when
+        a fit completes. Ctrl-C (KeyboardInterrupt) ends training with a warning and
+        keeps the model of the last finished epoch.
     **kwargs
         Routed parameters: ``module__bias``, ``module__proj_size`` (of
         :class:`torch.nn.LSTM`), ``optimizer__*``, ``criterion__*``,
@@ -130,6 +148,14 @@ class LSTMBlinkClassifier(ClassifierMixin, BaseEstimator):
         Per-epoch (and per-batch) records: ``train_loss``, ``valid_loss``, ``valid_bacc``...
     module_ : torch.nn.Module
         The trained network; it returns logits.
+
+    Raises
+    ------
+    TrainingDivergedError
+        From ``fit``, when the training loss becomes NaN or infinite; the message
+        names the epoch and batch, and the estimator is left unfitted (no
+        attributes of an earlier fit remain), so it never predicts from broken
+        weights.
 
     See Also
     --------
@@ -179,6 +205,7 @@ class LSTMBlinkClassifier(ClassifierMixin, BaseEstimator):
         "device": [str, torch.device],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "checkpoint_dir": [str, os.PathLike, None],
     }
 
     def __init__(
@@ -204,6 +231,7 @@ class LSTMBlinkClassifier(ClassifierMixin, BaseEstimator):
         device="auto",
         random_state=None,
         verbose=0,
+        checkpoint_dir=None,
         **kwargs,
     ):
         self.class_weight = class_weight
@@ -226,6 +254,7 @@ class LSTMBlinkClassifier(ClassifierMixin, BaseEstimator):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.checkpoint_dir = checkpoint_dir
         vars(self).update(kwargs)
 
     # -- parameters ---------------------------------------------------------------------
@@ -293,6 +322,15 @@ n_features), DataFrame, or list of (n_timesteps_i, n_features) arrays
         self : LSTMBlinkClassifier
             The fitted estimator.
         """
+        try:
+            return self._fit(X, y, sample_weight)
+        except BaseException:
+            # Whatever stopped the fit (bad input, divergence), never leave a mix of old and
+            # new fitted attributes behind: the estimator is unfitted afterwards.
+            self._forget_fit()
+            raise
+
+    def _fit(self, X, y, sample_weight):
         self._validate_params()
         self._check_routed_params()
         sequences, self.classes_, y_encoded = check_fit_input(self, X, y)
@@ -306,12 +344,39 @@ n_features), DataFrame, or list of (n_timesteps_i, n_features) arrays
         self.device_ = resolve_device(self.device)
         criterion = self._build_criterion()
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        net = self._build_net(criterion, sequences, seed)
+        checkpoint, fingerprint = None, None
+        if self.checkpoint_dir is not None:
+            fingerprint = training_fingerprint(self, sequences, y_encoded, sample_weight)
+            checkpoint = load_checkpoint(self.checkpoint_dir, fingerprint)
+        done = checkpoint["epochs"] if checkpoint else 0
+        net = self._build_net(criterion, sequences, seed, done, fingerprint)
         dataset = SequenceDataset(sequences.values, sequences.lengths, y_encoded, sample_weight)
-        with seeded_torch(seed, self.device_):
-            net.fit(dataset, y_encoded)
+        self._train(net, dataset, y_encoded, seed, checkpoint)
         self.net_ = net
         return self
+
+    def _train(self, net, dataset, y_encoded, seed, checkpoint):
+        with seeded_torch(seed, self.device_):
+            net.initialize()
+            if checkpoint is not None:
+                restore_checkpoint(net, checkpoint)
+            net.partial_fit(dataset, y_encoded)
+        if net.interrupted_:
+            warnings.warn(
+                f"Training was interrupted after {len(net.history)} of {self.max_epochs} "
+                "epochs; the model holds the weights of the last finished epoch."
+                + (" Fit again with the same checkpoint_dir to resume."
+                   if self.checkpoint_dir is not None else ""),
+                UserWarning,
+                stacklevel=3,
+            )
+        elif self.checkpoint_dir is not None:
+            remove_checkpoint(self.checkpoint_dir)
+
+    def _forget_fit(self):
+        """Drop every fitted attribute, so a failed fit never looks fitted."""
+        for name in [key for key in vars(self) if key.endswith("_") and not key.startswith("_")]:
+            delattr(self, name)
 
     def _build_criterion(self):
         params = self._routed_for("criterion")
@@ -350,12 +415,13 @@ n_features), DataFrame, or list of (n_timesteps_i, n_features) arrays
             return 1
         return n_classes
 
-    def _build_net(self, criterion, sequences, seed):
+    def _build_net(self, criterion, sequences, seed, epochs_done=0, fingerprint=None):
         mean, scale = _feature_scaling(sequences) if self.standardize else (None, None)
         iterator_train = self.iterator_train or SliceBatches
         routed_iterator_train = {"shuffle": True, **self._routed_for("iterator_train")}
         if iterator_train is SliceBatches:
             routed_iterator_train.setdefault("seed", seed)
+            routed_iterator_train.setdefault("start_epoch", epochs_done)
         return SequenceNet(
             module=LSTMLogits,
             module__n_features=sequences.n_features,
@@ -369,12 +435,12 @@ n_features), DataFrame, or list of (n_timesteps_i, n_features) arrays
             criterion=criterion,
             optimizer=self.optimizer,
             lr=self.lr,
-            max_epochs=self.max_epochs,
+            max_epochs=max(self.max_epochs - epochs_done, 0),
             batch_size=self.batch_size,
             iterator_train=iterator_train,
             iterator_valid=self.iterator_valid or SliceBatches,
             train_split=self.train_split,
-            callbacks=self._callbacks(),
+            callbacks=self._callbacks(fingerprint),
             predict_nonlinearity=logits_to_proba,
             verbose=self.verbose,
             device=self.device_,
@@ -385,11 +451,15 @@ n_features), DataFrame, or list of (n_timesteps_i, n_features) arrays
             **_prefixed("callbacks", self._routed_for("callbacks")),
         )
 
-    def _callbacks(self):
+    def _callbacks(self, fingerprint=None):
         balanced_accuracy = EpochScoring(
             "balanced_accuracy", lower_is_better=False, on_train=False, name="valid_bacc"
         )
-        return [("valid_bacc", balanced_accuracy), *copy.deepcopy(self.callbacks or [])]
+        callbacks = [("valid_bacc", balanced_accuracy), *copy.deepcopy(self.callbacks or [])]
+        if self.checkpoint_dir is not None:
+            path = os.path.join(self.checkpoint_dir, CHECKPOINT_NAME)
+            callbacks.append(("checkpoint", EpochCheckpoint(path, fingerprint)))
+        return callbacks
 
     # -- prediction ---------------------------------------------------------------------
 

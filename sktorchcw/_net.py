@@ -6,7 +6,11 @@ import torch
 from skorch import NeuralNet
 from skorch.utils import to_tensor
 
-__all__ = ["SequenceNet", "logits_to_proba"]
+__all__ = ["SequenceNet", "TrainingDivergedError", "logits_to_proba"]
+
+
+class TrainingDivergedError(FloatingPointError):
+    """The training loss became NaN or infinite; the message names the epoch and batch."""
 
 
 def logits_to_proba(logits):
@@ -32,9 +36,32 @@ class SequenceNet(NeuralNet):
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         y_true = to_tensor(y_true, device=self.device)
-        if training:
-            return self.criterion_(y_pred, y_true, X.get("sample_weight"))
-        return self.criterion_.unweighted(y_pred, y_true)
+        if not training:
+            return self.criterion_.unweighted(y_pred, y_true)
+        loss = self.criterion_(y_pred, y_true, X.get("sample_weight"))
+        # Checked before backward and the optimizer step, so no update uses a broken loss.
+        # skorch reads the loss value every batch anyway, so the check costs little.
+        if not torch.isfinite(loss).item():
+            raise TrainingDivergedError(self._divergence_message(loss))
+        return loss
+
+    def _divergence_message(self, loss):
+        epoch = len(self.history)
+        batch = len(self.history[-1]["batches"]) if epoch else 0
+        return (
+            f"Training diverged: the loss became {loss.item()} at epoch {epoch}, batch {batch}. "
+            "Try a smaller lr, check X for extreme values, or use smaller class or sample "
+            "weights. The estimator was left unfitted."
+        )
+
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        self.interrupted_ = False
+        try:
+            return super().fit_loop(X, y, epochs=epochs, **fit_params)
+        except KeyboardInterrupt:
+            # skorch ends training quietly on Ctrl-C; remember it so the estimator can say so.
+            self.interrupted_ = True
+            raise
 
     def predict(self, X):
         """Class indices (not labels) of the highest probability."""

@@ -1,0 +1,167 @@
+"""Divergence, interruption and resume, concurrent prediction."""
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+import torch
+from sklearn.exceptions import NotFittedError
+from skorch.callbacks import Callback
+
+from sktorchcw import TrainingDivergedError
+from sktorchcw._checkpoint import CHECKPOINT_NAME
+
+from helpers import fast_classifier
+
+
+class NaNAfter:
+    """A cross-entropy that returns NaN from its ``n``-th call on (a picklable callable)."""
+
+    def __init__(self, n):
+        self.n = n
+        self.calls = 0
+
+    def __call__(self, logits, target):
+        self.calls += 1
+        loss = torch.nn.functional.cross_entropy(logits, target, reduction="none")
+        return loss * float("nan") if self.calls >= self.n else loss
+
+
+def _nan_classifier(n, **params):
+    return fast_classifier(criterion=NaNAfter(n), criterion__input_format="logits",
+                           criterion__target_format="index", **params)
+
+
+def test_divergence_names_epoch_and_batch_and_leaves_the_estimator_unfitted(blinks):
+    X, y = blinks  # 160 samples, batch 32: 5 batches per epoch; call 8 is epoch 2, batch 3
+    clf = fast_classifier(max_epochs=2).fit(X, y)  # an earlier fit must not survive either
+    clf.set_params(criterion=NaNAfter(8), criterion__input_format="logits",
+                   criterion__target_format="index", max_epochs=5)
+    with pytest.raises(TrainingDivergedError, match="epoch 2, batch 3"):
+        clf.fit(X, y)
+    assert not [name for name in vars(clf) if name.endswith("_")]
+    with pytest.raises(NotFittedError):
+        clf.predict(X)
+
+
+def test_overflowing_weights_are_caught_in_the_first_batch(blinks):
+    X, y = blinks
+    clf = fast_classifier(class_weight={0: 3e38, 1: 3e38}, loss_reduction="sum")
+    with pytest.raises(TrainingDivergedError, match="became inf at epoch 1, batch 1"):
+        clf.fit(X, y)
+
+
+class InterruptAt(Callback):
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_epoch_end(self, net, **kwargs):
+        if len(net.history) == self.epoch:
+            raise KeyboardInterrupt
+
+
+def test_ctrl_c_warns_and_a_second_fit_resumes_to_the_same_model(blinks, tmp_path):
+    X, y = blinks
+    params = dict(max_epochs=6, dropout=0.2, checkpoint_dir=tmp_path)
+    reference = fast_classifier(**params).fit(X, y)
+    assert not (tmp_path / CHECKPOINT_NAME).exists(), "a completed fit removes its checkpoint"
+
+    interrupted = fast_classifier(callbacks=[InterruptAt(3)], **params)
+    with pytest.warns(UserWarning, match="interrupted after 3 of 6 epochs"):
+        interrupted.fit(X, y)
+    assert len(interrupted.history_) == 3
+    assert (tmp_path / CHECKPOINT_NAME).exists()
+
+    resumed = fast_classifier(**params).fit(X, y)
+    assert len(resumed.history_) == 6
+    assert [row["epoch"] for row in resumed.history_] == [1, 2, 3, 4, 5, 6]
+    np.testing.assert_allclose(resumed.predict_proba(X), reference.predict_proba(X), atol=1e-6)
+
+
+def test_a_checkpoint_of_another_fit_is_refused(blinks, tmp_path):
+    X, y = blinks
+    with pytest.warns(UserWarning):
+        fast_classifier(max_epochs=4, checkpoint_dir=tmp_path,
+                        callbacks=[InterruptAt(2)]).fit(X, y)
+    with pytest.raises(ValueError, match="other parameters or data"):
+        fast_classifier(max_epochs=4, checkpoint_dir=tmp_path, lr=0.5).fit(X, y)
+    with pytest.raises(ValueError, match="other parameters or data"):
+        fast_classifier(max_epochs=4, checkpoint_dir=tmp_path).fit(X[:100], y[:100])
+
+
+def test_a_corrupt_checkpoint_is_a_clear_error(blinks, tmp_path):
+    X, y = blinks
+    (tmp_path / CHECKPOINT_NAME).write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="cannot be read as a checkpoint"):
+        fast_classifier(checkpoint_dir=tmp_path).fit(X, y)
+
+
+TRAIN_SLOWLY = textwrap.dedent("""
+    import sys, time
+    import numpy as np
+    from skorch.callbacks import Callback
+    sys.path.insert(0, {tests!r})
+    from helpers import fast_classifier
+
+    class Slow(Callback):
+        def on_epoch_end(self, net, **kwargs):
+            time.sleep(0.3)
+
+    data = np.load({data!r})
+    fast_classifier(max_epochs=40, checkpoint_dir={folder!r}, callbacks=[Slow()]).fit(
+        data["X"], data["y"])
+""")
+
+
+def test_a_killed_training_process_resumes_from_its_last_checkpoint(blinks, tmp_path):
+    X, y = blinks
+    np.savez(tmp_path / "data.npz", X=X, y=y)
+    folder = tmp_path / "checkpoints"
+    script = TRAIN_SLOWLY.format(tests=os.path.dirname(__file__), data=str(tmp_path / "data.npz"),
+                                 folder=str(folder))
+    process = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        deadline = time.monotonic() + 120
+        while _epochs_in(folder) < 3:
+            assert process.poll() is None, "the training process ended before it was killed"
+            assert time.monotonic() < deadline, "no checkpoint appeared"
+            time.sleep(0.1)
+    finally:
+        process.kill()
+        process.wait()
+    killed_at = _epochs_in(folder)
+    assert 3 <= killed_at < 40
+
+    resumed = fast_classifier(max_epochs=40, checkpoint_dir=folder).fit(X, y)
+    assert len(resumed.history_) == 40
+    reference = fast_classifier(max_epochs=40).fit(X, y)
+    np.testing.assert_allclose(resumed.predict_proba(X), reference.predict_proba(X), atol=1e-5)
+    assert not (folder / CHECKPOINT_NAME).exists()
+
+
+def _epochs_in(folder):
+    path = folder / CHECKPOINT_NAME
+    if not path.exists():
+        return 0
+    try:
+        return torch.load(path, weights_only=True)["epochs"]
+    except Exception:  # being replaced right now
+        return 0
+
+
+def test_predictions_from_many_threads_are_identical(blinks):
+    X, y = blinks
+    clf = fast_classifier(max_epochs=3).fit(X, y)
+    expected = clf.predict_proba(X)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda _: clf.predict_proba(X), range(32)))
+        labels = list(pool.map(lambda _: clf.predict(X[:7]), range(32)))
+    for proba in results:
+        np.testing.assert_array_equal(proba, expected)
+    for predicted in labels:
+        np.testing.assert_array_equal(predicted, clf.classes_[expected[:7].argmax(axis=1)])
