@@ -29,6 +29,7 @@ from ._device import resolve_device, seeded_torch
 from ._loss import REDUCTIONS, WEIGHTINGS, ClassWeightedLoss, criterion_formats
 from ._module import LSTMLogits
 from ._net import SequenceNet, logits_to_proba
+from ._persistence import save_model
 from ._weights import resolve_class_weight
 
 __all__ = ["LSTMBlinkClassifier"]
@@ -349,7 +350,8 @@ n_features), DataFrame, or list of (n_timesteps_i, n_features) arrays
             fingerprint = training_fingerprint(self, sequences, y_encoded, sample_weight)
             checkpoint = load_checkpoint(self.checkpoint_dir, fingerprint)
         done = checkpoint["epochs"] if checkpoint else 0
-        net = self._build_net(criterion, sequences, seed, done, fingerprint)
+        scaling = _feature_scaling(sequences) if self.standardize else (None, None)
+        net = self._build_net(criterion, sequences.n_features, scaling, seed, done, fingerprint)
         dataset = SequenceDataset(sequences.values, sequences.lengths, y_encoded, sample_weight)
         self._train(net, dataset, y_encoded, seed, checkpoint)
         self.net_ = net
@@ -415,8 +417,8 @@ n_features), DataFrame, or list of (n_timesteps_i, n_features) arrays
             return 1
         return n_classes
 
-    def _build_net(self, criterion, sequences, seed, epochs_done=0, fingerprint=None):
-        mean, scale = _feature_scaling(sequences) if self.standardize else (None, None)
+    def _build_net(self, criterion, n_features, scaling, seed, epochs_done=0, fingerprint=None):
+        mean, scale = scaling
         iterator_train = self.iterator_train or SliceBatches
         routed_iterator_train = {"shuffle": True, **self._routed_for("iterator_train")}
         if iterator_train is SliceBatches:
@@ -424,7 +426,7 @@ n_features), DataFrame, or list of (n_timesteps_i, n_features) arrays
             routed_iterator_train.setdefault("start_epoch", epochs_done)
         return SequenceNet(
             module=LSTMLogits,
-            module__n_features=sequences.n_features,
+            module__n_features=n_features,
             module__n_outputs=self._n_outputs(),
             module__hidden_size=self.hidden_size,
             module__num_layers=self.num_layers,
@@ -494,6 +496,36 @@ n_features), DataFrame, or list of (n_timesteps_i, n_features) arrays
         """
         proba = self.predict_proba(X)
         return self.classes_[np.argmax(proba, axis=1)]
+
+    def save(self, path):
+        """Write the fitted model to a file that cannot carry code.
+
+        The weights are stored for torch's weights-only loader, the parameters,
+        classes, fitted class weights and history as JSON, with a checksum. Read it
+        back with :func:`sktorchcw.load`. ``callbacks``, ``train_split`` and the
+        iterators are training-time only and not stored (a warning says so when
+        set). Use pickle or joblib instead for scikit-learn workflows with files
+        you trust; use ``save`` for files that cross a trust boundary.
+
+        Parameters
+        ----------
+        path : str or path-like
+            The file to write (conventionally ``*.sktorchcw``).
+
+        Examples
+        --------
+        >>> import tempfile, os
+        >>> import sktorchcw
+        >>> from sktorchcw.datasets import make_blink_dataset
+        >>> X, y = make_blink_dataset(60, seq_len=20, prevalence=0.2, random_state=0)
+        >>> clf = sktorchcw.LSTMBlinkClassifier(max_epochs=2, random_state=0).fit(X, y)
+        >>> path = os.path.join(tempfile.mkdtemp(), "blinks.sktorchcw")
+        >>> clf.save(path)
+        >>> loaded = sktorchcw.load(path)
+        >>> bool((loaded.predict_proba(X) == clf.predict_proba(X)).all())
+        True
+        """
+        save_model(self, path)
 
     @property
     def history_(self):
