@@ -2,6 +2,7 @@
 
 from ._classifier import LSTMBlinkClassifier
 from ._loss import ClassWeightedLoss, criterion_formats
+from ._module import LSTMLogits
 from ._net import TrainingDivergedError
 from ._persistence import load_model as _load_model
 from ._weights import resolve_class_weight
@@ -43,6 +44,7 @@ def load(path, device=None):
 __all__ = [
     "ClassWeightedLoss",
     "LSTMBlinkClassifier",
+    "LSTMLogits",
     "TrainingDivergedError",
     "criterion_formats",
     "load",

@@ -199,16 +199,27 @@ class ClassWeightedLoss(nn.Module):
         -------
         loss : torch.Tensor, scalar
         """
-        return self._loss(y_pred, y_true, sample_weight, self.weight)
+        total, normaliser = self._parts(y_pred, y_true, sample_weight, self.weight)
+        return _divide(total, normaliser)
 
     def unweighted(self, y_pred, y_true):
         """Return the same loss with every class and sample weight 1.
 
         This is what Keras reports as validation loss: comparable across weightings.
         """
-        return self._loss(y_pred, y_true, None, None)
+        return _divide(*self._parts(y_pred, y_true, None, None))
 
-    def _loss(self, y_pred, y_true, sample_weight, class_weight):
+    def parts(self, y_pred, y_true, sample_weight=None):
+        """Return ``(total, normaliser)``: the loss is ``total / normaliser``.
+
+        ``total`` is ``sum(s*w*l)`` (per output column for ``weighting='output'``);
+        ``normaliser`` is N for ``'mean'``, ``sum(s*w)`` for ``'weighted_mean'`` and
+        None for ``'sum'``. Summing both over the processes of a data-parallel job
+        gives the loss of the global batch (see :func:`sktorchcw.distributed.global_batch_loss`).
+        """
+        return self._parts(y_pred, y_true, sample_weight, self.weight)
+
+    def _parts(self, y_pred, y_true, sample_weight, class_weight):
         n_samples = _check_batch(y_pred, y_true)
         single_logit = y_pred.ndim == 1 or y_pred.shape[1] == 1
         self._check_weight_length(class_weight, y_pred, single_logit)
@@ -225,33 +236,25 @@ class ClassWeightedLoss(nn.Module):
         if sample_weight is not None:
             sample_weight = _as_sample_weight(sample_weight, n_samples, elementwise)
         if self.weighting == "output":
-            return self._reduce_per_output(
-                elementwise, sample_weight, class_weight, n_samples, single_logit
-            )
+            total = self._total_per_output(elementwise, sample_weight, class_weight, single_logit)
+            return total, self._normaliser(n_samples, None, total)
         per_sample = elementwise.reshape(n_samples, -1).mean(dim=1)
         weights = sample_weight
         if class_weight is not None:
             class_weights = class_weight.to(per_sample.dtype)[y_true.reshape(-1)]
             weights = class_weights if weights is None else class_weights * weights
         if weights is None:
-            total = per_sample.sum()
-            denominator = per_sample.new_tensor(float(n_samples))
-        else:
-            total = (weights * per_sample).sum()
-            denominator = weights.sum()
-        return self._reduce(total, denominator, n_samples)
+            return per_sample.sum(), self._normaliser(n_samples, None, per_sample)
+        return (weights * per_sample).sum(), self._normaliser(n_samples, weights, per_sample)
 
-    def _reduce(self, total, weight_sum, n_samples):
+    def _normaliser(self, n_samples, weights, like):
         if self.reduction == "sum":
-            return total
-        if self.reduction == "mean":
-            return total / n_samples
-        # A batch whose weights are all zero contributes nothing instead of 0/0.
-        safe = torch.where(weight_sum > 0, weight_sum, torch.ones_like(weight_sum))
-        return total / safe
+            return None
+        if self.reduction == "mean" or weights is None:
+            return like.new_tensor(float(n_samples))
+        return weights.sum()
 
-    def _reduce_per_output(self, elementwise, sample_weight, class_weight, n_samples,
-                           single_logit):
+    def _total_per_output(self, elementwise, sample_weight, class_weight, single_logit):
         if single_logit or elementwise.ndim != 2:
             raise ValueError(
                 "weighting='output' needs an elementwise loss of shape (N, C), one column per "
@@ -263,8 +266,7 @@ class ClassWeightedLoss(nn.Module):
         per_output = elementwise.sum(dim=0)
         if class_weight is not None:
             per_output = per_output * class_weight.to(per_output.dtype)
-        total = per_output.sum()
-        return total if self.reduction == "sum" else total / n_samples
+        return per_output.sum()
 
     def _call_criterion(self, inputs, target):
         if self._pass_reduction:
@@ -286,6 +288,13 @@ class ClassWeightedLoss(nn.Module):
             f"reduction={self.reduction!r}, weighting={self.weighting!r}, "
             f"input_format={self.input_format!r}, target_format={self.target_format!r}"
         )
+
+
+def _divide(total, normaliser):
+    if normaliser is None:
+        return total
+    # A batch whose weights are all zero contributes nothing instead of 0/0.
+    return total / torch.where(normaliser > 0, normaliser, torch.ones_like(normaliser))
 
 
 def _check_choice(name, value, choices):

@@ -30,7 +30,7 @@ class LSTMLogits(nn.Module):
     Examples
     --------
     >>> import torch
-    >>> from sktorchcw._module import LSTMLogits
+    >>> from sktorchcw import LSTMLogits
     >>> module = LSTMLogits(n_features=2, n_outputs=3, hidden_size=8)
     >>> x = torch.zeros(4, 10, 2)
     >>> module(x).shape

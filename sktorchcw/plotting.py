@@ -15,7 +15,7 @@ def plot_learning_curves(histories, keys=("train_loss",), *, titles=None, figsiz
     Parameters
     ----------
     histories : estimator, skorch History, or dict of label -> either
-        Fitted :class:`LSTMBlinkClassifier` objects (their ``history_``) or skorch
+        Fitted :class:`~sktorchcw.LSTMBlinkClassifier` objects (their ``history_``) or skorch
         histories; a dict draws several models in each panel.
     keys : sequence of str, default=("train_loss",)
         Per-epoch history entries, e.g. ``"train_loss"``, ``"valid_loss"``,
