@@ -20,8 +20,8 @@ __all__ = ["CHECKPOINT_NAME", "EpochCheckpoint", "training_fingerprint", "load_c
 CHECKPOINT_NAME = "sktorchcw_checkpoint.pt"
 _FORMAT = "sktorchcw-checkpoint"
 # Parameters that do not change what is learned, so a fit may resume with other values.
-_NOT_FINGERPRINTED = ("callbacks", "verbose", "checkpoint_dir", "max_epochs", "device",
-                      "iterator_valid")
+_NOT_FINGERPRINTED = ("callbacks", "verbose", "progress_bar", "checkpoint_dir", "max_epochs",
+                      "device", "iterator_valid")
 
 
 def training_fingerprint(estimator, sequences, y_encoded, sample_weight):

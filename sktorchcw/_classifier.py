@@ -3,6 +3,7 @@
 import copy
 import inspect
 import os
+import sys
 import warnings
 from numbers import Integral, Real
 
@@ -12,7 +13,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
-from skorch.callbacks import EpochScoring
+from skorch.callbacks import EpochScoring, ProgressBar
 from torch import nn
 
 from ._batching import SequenceDataset, SliceBatches
@@ -114,6 +115,10 @@ class LSTMBlinkClassifier(ClassifierMixin, BaseEstimator):
         same model; torch's global random state is left as it was.
     verbose : int, default=0
         1 prints skorch's table of epochs.
+    progress_bar : bool or 'auto', default='auto'
+        Show a per-batch progress bar (skorch's ``ProgressBar``, tqdm) during ``fit``.
+        ``'auto'`` shows it when ``verbose > 0`` and standard output is a terminal,
+        never in logs, notebooks' captured output or CI.
     checkpoint_dir : None, str or path, default=None
         Folder for a checkpoint written after every epoch (weights, optimizer state,
         history, random state; read back with torch's weights-only loader). A fit
@@ -206,6 +211,7 @@ class LSTMBlinkClassifier(ClassifierMixin, BaseEstimator):
         "device": [str, torch.device],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "progress_bar": ["boolean", StrOptions({"auto"})],
         "checkpoint_dir": [str, os.PathLike, None],
     }
 
@@ -232,6 +238,7 @@ class LSTMBlinkClassifier(ClassifierMixin, BaseEstimator):
         device="auto",
         random_state=None,
         verbose=0,
+        progress_bar="auto",
         checkpoint_dir=None,
         **kwargs,
     ):
@@ -255,6 +262,7 @@ class LSTMBlinkClassifier(ClassifierMixin, BaseEstimator):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.progress_bar = progress_bar
         self.checkpoint_dir = checkpoint_dir
         vars(self).update(kwargs)
 
@@ -458,10 +466,17 @@ n_features), DataFrame, or list of (n_timesteps_i, n_features) arrays
             "balanced_accuracy", lower_is_better=False, on_train=False, name="valid_bacc"
         )
         callbacks = [("valid_bacc", balanced_accuracy), *copy.deepcopy(self.callbacks or [])]
+        if self._shows_progress_bar():
+            callbacks.append(("progress_bar", ProgressBar()))
         if self.checkpoint_dir is not None:
             path = os.path.join(self.checkpoint_dir, CHECKPOINT_NAME)
             callbacks.append(("checkpoint", EpochCheckpoint(path, fingerprint)))
         return callbacks
+
+    def _shows_progress_bar(self):
+        if self.progress_bar == "auto":
+            return bool(self.verbose) and sys.stdout.isatty()
+        return bool(self.progress_bar)
 
     # -- prediction ---------------------------------------------------------------------
 

@@ -1,0 +1,43 @@
+"""Progress bar, learning curves, and scikit-learn's display classes on the estimator."""
+
+import matplotlib
+import numpy as np
+import pytest
+
+matplotlib.use("Agg")
+
+from sklearn.metrics import ConfusionMatrixDisplay, PrecisionRecallDisplay  # noqa: E402
+
+from sktorchcw.plotting import plot_learning_curves  # noqa: E402
+
+from helpers import fast_classifier  # noqa: E402
+
+
+def test_progress_bar_on_request_and_off_by_default_without_a_terminal(blinks, capsys):
+    X, y = blinks
+    fast_classifier(max_epochs=2, verbose=1).fit(X, y)  # 'auto' and stdout is not a terminal
+    assert "it/s" not in capsys.readouterr().err + capsys.readouterr().out
+    fast_classifier(max_epochs=2, progress_bar=True).fit(X, y)
+    captured = capsys.readouterr()
+    assert "/5 [" in captured.err + captured.out  # 160 samples in batches of 32: 5 per epoch
+
+
+def test_learning_curves_from_estimators(blinks):
+    X, y = blinks
+    models = {name: fast_classifier(class_weight=weight, max_epochs=3).fit(X, y)
+              for name, weight in (("None", None), ("balanced", "balanced"))}
+    figure = plot_learning_curves(models, keys=["train_loss"])
+    lines = figure.axes[0].get_lines()
+    assert [line.get_label() for line in lines] == ["None", "balanced"]
+    np.testing.assert_allclose(lines[1].get_ydata(), models["balanced"].history_[:, "train_loss"])
+    with pytest.raises(ValueError, match="no 'valid_loss'"):
+        plot_learning_curves(models, keys=["valid_loss"])
+
+
+def test_sklearn_displays_work_on_the_estimator(blinks):
+    X, y = blinks
+    clf = fast_classifier(class_weight="balanced").fit(X, y)
+    matrix = ConfusionMatrixDisplay.from_estimator(clf, X, y)
+    assert matrix.confusion_matrix.sum() == len(y)
+    curve = PrecisionRecallDisplay.from_estimator(clf, X, y)
+    assert 0 < curve.average_precision <= 1
