@@ -16,7 +16,8 @@ from helpers import fast_classifier  # noqa: E402
 def test_progress_bar_on_request_and_off_by_default_without_a_terminal(blinks, capsys):
     X, y = blinks
     fast_classifier(max_epochs=2, verbose=1).fit(X, y)  # 'auto' and stdout is not a terminal
-    assert "it/s" not in capsys.readouterr().err + capsys.readouterr().out
+    quiet = capsys.readouterr()
+    assert "it/s" not in quiet.err + quiet.out
     fast_classifier(max_epochs=2, progress_bar=True).fit(X, y)
     captured = capsys.readouterr()
     assert "/5 [" in captured.err + captured.out  # 160 samples in batches of 32: 5 per epoch
