@@ -264,7 +264,7 @@ class LSTMBlinkClassifier(ClassifierMixin, BaseEstimator):
         self.verbose = verbose
         self.progress_bar = progress_bar
         self.checkpoint_dir = checkpoint_dir
-        vars(self).update(kwargs)
+        self.__dict__.update(kwargs)
 
     # -- parameters ---------------------------------------------------------------------
 
@@ -281,7 +281,7 @@ class LSTMBlinkClassifier(ClassifierMixin, BaseEstimator):
             for key, value in params.items()
             if _is_routed(key) or key in self._extra_params()
         }
-        vars(self).update(extra)
+        self.__dict__.update(extra)
         super().set_params(**{k: v for k, v in params.items() if k not in extra})
         return self
 

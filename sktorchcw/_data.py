@@ -190,9 +190,8 @@ def _from_ragged(items):
     values = np.zeros((len(arrays), lengths.max(), arrays[0].shape[1]), dtype=np.float32)
     for row, array in enumerate(arrays):
         values[row, : len(array)] = array
-    if np.all(lengths == lengths[0]):
-        lengths = None
-    return Sequences(values, lengths, SEQUENCES)
+    uniform = bool(np.all(lengths == lengths[0]))
+    return Sequences(values, None if uniform else lengths, SEQUENCES)
 
 
 def _sequence_array(index, item):

@@ -325,8 +325,9 @@ def _resolve_formats(criterion, input_format, target_format):
 def _unreduced(criterion):
     """Return the criterion ready to give elementwise losses, never touching the original."""
     if inspect.isclass(criterion):
-        takes_reduction = "reduction" in inspect.signature(criterion).parameters
-        criterion = criterion(reduction="none") if takes_reduction else criterion()
+        loss_class: type = criterion
+        takes_reduction = "reduction" in inspect.signature(loss_class).parameters
+        criterion = loss_class(reduction="none") if takes_reduction else loss_class()
     elif hasattr(criterion, "reduction"):
         criterion = copy.deepcopy(criterion)
         criterion.reduction = "none"
