@@ -50,7 +50,7 @@ class LSTMBlinkClassifier(ClassifierMixin, BaseEstimator):
     """LSTM sequence classifier with class weights for any PyTorch loss.
 
     An LSTM reads each sequence; its state at the last valid time step feeds a
-    linear layer of logits. Training runs on skorch's :class:`~skorch.NeuralNet`
+    linear layer of logits. Training runs on skorch's :class:`~skorch.net.NeuralNet`
     (callbacks, history, ``module__*`` / ``optimizer__*`` / ``criterion__*`` /
     ``iterator_train__*`` / ``iterator_valid__*`` / ``callbacks__*`` routing); the
     loss is a :class:`ClassWeightedLoss`, so ``class_weight`` and ``sample_weight``
@@ -72,7 +72,8 @@ class LSTMBlinkClassifier(ClassifierMixin, BaseEstimator):
         ``criterion__target_format`` declare what an unknown criterion expects.
     loss_reduction : {'mean', 'weighted_mean', 'sum'}, default='mean'
         ``'mean'``: ``sum(s*w*l) / N`` per batch (Keras and scikit-learn);
-        ``'weighted_mean'``: ``sum(s*w*l) / sum(s*w)`` (PyTorch's ``weight=``);
+        ``'weighted_mean'``: ``sum(s*w*l) / sum(s*w)`` (what ``CrossEntropyLoss``
+        and ``NLLLoss(weight=)`` do);
         ``'sum'``: ``sum(s*w*l)``.
     weighting : {'sample', 'output'}, default='sample'
         ``'sample'``: each sample's loss times its class weight. ``'output'``: the
@@ -141,7 +142,7 @@ class LSTMBlinkClassifier(ClassifierMixin, BaseEstimator):
     n_features_in_ : int
         For 2-D X, the number of columns (time steps), as scikit-learn defines it;
         for 3-D or ragged X, the features per time step.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names of a DataFrame X with string column names.
     input_layout_ : {'columns', 'sequences'}
         Whether fit saw 2-D X (one column per time step; predict needs the same

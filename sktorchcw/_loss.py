@@ -89,7 +89,7 @@ class ClassWeightedLoss(nn.Module):
     reduction : {'mean', 'weighted_mean', 'sum'}, default='mean'
         ``'mean'``: ``sum(s*w*l) / N`` (Keras 3 ``class_weight`` and
         scikit-learn semantics). ``'weighted_mean'``: ``sum(s*w*l) / sum(s*w)``,
-        what PyTorch's own ``weight=`` does (a batch whose weights are all zero
+        what ``CrossEntropyLoss`` and ``NLLLoss`` do with ``weight=`` (a batch whose weights are all zero
         gives 0). ``'sum'``: ``sum(s*w*l)``.
     weighting : {'sample', 'output'}, default='sample'
         ``'sample'`` weighs each sample by the weight of its class. ``'output'``
@@ -337,7 +337,7 @@ def _unreduced(criterion):
         raise ValueError(
             f"{_name(criterion)} already carries weight=...; pass the class weights as "
             "class_weight instead so they are not applied twice (reduction='weighted_mean' "
-            "reproduces PyTorch's own weighting)."
+            "reproduces CrossEntropyLoss/NLLLoss weighting)."
         )
     if isinstance(criterion, nn.KLDivLoss) and criterion.log_target:
         raise ValueError("KLDivLoss(log_target=True) cannot take one-hot targets; use the default "

@@ -3,7 +3,8 @@
 With :class:`torch.nn.parallel.DistributedDataParallel` every process computes a loss on
 its share of the batch and DDP averages the gradients over processes. Averaging local
 ``'mean'`` losses equals the global-batch loss only when every process holds the same
-number of samples, and never for ``'weighted_mean'``. :func:`global_batch_loss` divides
+number of samples, and for ``'weighted_mean'`` only when every process holds the same
+sum of weights. :func:`global_batch_loss` divides
 the local ``sum(s*w*l)`` by the normaliser summed over all processes (N, or ``sum(s*w)``),
 so two processes give exactly the loss and gradients of one process on the whole batch.
 """
@@ -22,7 +23,7 @@ def global_batch_loss(loss_fn, y_pred, y_true, sample_weight=None, *, group=None
     loss_fn : ClassWeightedLoss
         The loss, with any ``reduction``.
     y_pred, y_true, sample_weight
-        This process's part of the batch, as for :class:`ClassWeightedLoss`.
+        This process's part of the batch, as for :class:`~sktorchcw.ClassWeightedLoss`.
     group : torch.distributed.ProcessGroup, default=None
         The processes sharing the batch; the default group when None.
 
