@@ -89,8 +89,8 @@ class ClassWeightedLoss(nn.Module):
     reduction : {'mean', 'weighted_mean', 'sum'}, default='mean'
         ``'mean'``: ``sum(s*w*l) / N`` (Keras 3 ``class_weight`` and
         scikit-learn semantics). ``'weighted_mean'``: ``sum(s*w*l) / sum(s*w)``,
-        what ``CrossEntropyLoss`` and ``NLLLoss`` do with ``weight=`` (a batch whose weights are all zero
-        gives 0). ``'sum'``: ``sum(s*w*l)``.
+        what ``CrossEntropyLoss`` and ``NLLLoss`` do with ``weight=`` (a batch
+        whose weights are all zero gives 0). ``'sum'``: ``sum(s*w*l)``.
     weighting : {'sample', 'output'}, default='sample'
         ``'sample'`` weighs each sample by the weight of its class. ``'output'``
         weighs output column ``j`` by ``w_j``: ``sum_j w_j * mean_i(s_i * l_ij)``,
