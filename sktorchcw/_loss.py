@@ -217,7 +217,10 @@ class ClassWeightedLoss(nn.Module):
         None for ``'sum'``. Summing both over the processes of a data-parallel job
         gives the loss of the global batch (see :func:`sktorchcw.distributed.global_batch_loss`).
         """
-        return self._parts(y_pred, y_true, sample_weight, self.weight)
+        total, normaliser = self._parts(y_pred, y_true, sample_weight, self.weight)
+        if isinstance(normaliser, int):
+            normaliser = total.new_tensor(float(normaliser))
+        return total, normaliser
 
     def _parts(self, y_pred, y_true, sample_weight, class_weight):
         n_samples = _check_batch(y_pred, y_true)
@@ -238,7 +241,9 @@ class ClassWeightedLoss(nn.Module):
         if self.weighting == "output":
             total = self._total_per_output(elementwise, sample_weight, class_weight, single_logit)
             return total, self._normaliser(n_samples, None, total)
-        per_sample = elementwise.reshape(n_samples, -1).mean(dim=1)
+        per_sample = elementwise
+        if elementwise.ndim > 1:
+            per_sample = elementwise.reshape(n_samples, -1).mean(dim=1)
         weights = sample_weight
         if class_weight is not None:
             class_weights = class_weight.to(per_sample.dtype)[y_true.reshape(-1)]
@@ -248,10 +253,11 @@ class ClassWeightedLoss(nn.Module):
         return (weights * per_sample).sum(), self._normaliser(n_samples, weights, per_sample)
 
     def _normaliser(self, n_samples, weights, like):
+        """None for 'sum', the int N for 'mean' (cheaper than a tensor), else sum(s*w)."""
         if self.reduction == "sum":
             return None
         if self.reduction == "mean" or weights is None:
-            return like.new_tensor(float(n_samples))
+            return n_samples
         return weights.sum()
 
     def _total_per_output(self, elementwise, sample_weight, class_weight, single_logit):
@@ -293,6 +299,8 @@ class ClassWeightedLoss(nn.Module):
 def _divide(total, normaliser):
     if normaliser is None:
         return total
+    if isinstance(normaliser, int):
+        return total / normaliser
     # A batch whose weights are all zero contributes nothing instead of 0/0.
     return total / torch.where(normaliser > 0, normaliser, torch.ones_like(normaliser))
 

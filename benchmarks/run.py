@@ -1,0 +1,596 @@
+"""Benchmark suite of sktorchcw (issue 5): does LSTMBlinkClassifier cost anything?
+
+Run it from the repository root, with the project installed::
+
+    python benchmarks/run.py                # full suite, about 3 minutes on a 2-core CPU
+    python benchmarks/run.py --quick        # smoke mode for CI: tiny sizes, under a minute
+    python benchmarks/run.py --device cuda  # the same figures on a GPU
+    python benchmarks/run.py --threads 2    # torch threads (default 1)
+    python benchmarks/run.py --out DIR      # default benchmarks/results/ (gitignored)
+    python benchmarks/run.py --only a_overhead g_fast_path  # some sections
+
+It prints a table and writes ``results.json`` and ``results.csv`` to the ``--out`` folder.
+
+Sections
+--------
+a. overhead: LSTMBlinkClassifier epoch time / a hand-written PyTorch loop with the same
+   module (``LSTMLogits``), Adam and batch size that slices pre-made tensors by a random
+   permutation. Target <= 1.10.
+b. class weights: ``class_weight='balanced'`` / unweighted epoch time. Target <= 1.03.
+c. loss: ``ClassWeightedLoss(nn.L1Loss(), w, weighting=...)`` / the blog's Python loop over
+   classes (``loss += w[j] * l1(p[:, j], onehot[:, j])``), loss plus backward, for 2, 10
+   and 100 classes. Target < 1 (faster) from 10 classes on.
+d. memory: resident memory growth from epoch 2 to epoch 50 of a fit (and the CUDA
+   allocator's on a GPU). Target <= 5 MiB.
+e. inference: ``predict_proba`` latency for a single window (p50 target <= 2 ms, p99) and
+   windows per second for many windows (batched by the estimator's ``batch_size``).
+f. scaling: the log-log slope of epoch time against the number of samples (target 1 +- 0.1:
+   proportional) and against the sequence length (target <= 1.1: at most linear; per-batch
+   costs that do not grow with the length, such as the optimizer step, keep it below 1).
+g. fast path: epoch time with the default ``SliceBatches`` iterator (after) / with
+   ``torch.utils.data.DataLoader`` iterators, skorch's per-sample collate path (before).
+   Target < 1.
+
+Method
+------
+Every figure is measured in this one process. Compared variants alternate (A B, then B A,
+...) and each figure is the median over repeats; a ratio is the median of the ratios within
+each round (paired, so slow drift cancels). Epoch times are wall-clock times between
+the ends of consecutive epochs, so they include all of skorch's per-epoch work; the first
+epoch of every fit (warm-up) is left out. torch runs single-threaded
+(``torch.set_num_threads(1)``) unless ``--threads`` says otherwise. The load average before
+and after the run is printed: other processes on the machine make every figure noisier.
+The JSON keeps each figure's per-repeat samples. Timings are not tests:
+``tests/test_benchmarks.py`` only checks that ``--quick`` runs and writes finite numbers.
+"""
+
+import argparse
+import csv
+import dataclasses
+import datetime
+import gc
+import json
+import math
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import sklearn
+import skorch
+import torch
+import torch.nn.functional as F
+from skorch.callbacks import Callback
+from torch import nn
+from torch.utils.data import DataLoader
+
+from sktorchcw import ClassWeightedLoss, LSTMBlinkClassifier
+from sktorchcw._module import LSTMLogits
+from sktorchcw.datasets import make_blink_dataset
+
+try:
+    import psutil
+except ImportError:  # optional: /proc/self/status is read instead
+    psutil = None
+
+HIDDEN_SIZE = 32
+BATCH_SIZE = 64
+LR = 0.01
+
+
+@dataclasses.dataclass(frozen=True)
+class Sizes:
+    """How big and how often; ``FULL`` for the real figures, ``QUICK`` for the smoke run."""
+
+    n_samples: int
+    seq_len: int
+    timed_epochs: int  # per fit, after the warm-up epoch
+    repeats: int
+    loss_classes: tuple
+    loss_calls: int
+    memory_epochs: int
+    latency_calls: int
+    scaling_samples: tuple
+    scaling_seq_lens: tuple
+    scaling_repeats: int
+
+
+FULL = Sizes(
+    n_samples=4096, seq_len=50, timed_epochs=3, repeats=11, loss_classes=(2, 10, 100),
+    loss_calls=200, memory_epochs=50, latency_calls=200,
+    scaling_samples=(1024, 2048, 4096, 8192, 16384, 32768, 65536),
+    scaling_seq_lens=(25, 50, 100, 200), scaling_repeats=3,
+)
+QUICK = Sizes(
+    n_samples=256, seq_len=20, timed_epochs=2, repeats=2, loss_classes=(2, 10, 100),
+    loss_calls=10, memory_epochs=6, latency_calls=50,
+    scaling_samples=(256, 512, 1024), scaling_seq_lens=(15, 30, 60), scaling_repeats=1,
+)
+
+
+@dataclasses.dataclass
+class Row:
+    """One figure of the table."""
+
+    section: str
+    name: str
+    value: float
+    unit: str
+    target: str = ""
+    status: str = ""
+    samples: list = dataclasses.field(default_factory=list)  # per repeat; JSON only
+
+
+def row(section, name, value, unit, target=None, samples=()):
+    """A Row; ``target`` is ``(text, predicate)`` and gives PASS or MISS."""
+    samples = [float(sample) for sample in samples]
+    if target is None:
+        return Row(section, name, float(value), unit, samples=samples)
+    text, predicate = target
+    status = "PASS" if predicate(value) else "MISS"
+    return Row(section, name, float(value), unit, text, status, samples)
+
+
+def at_most(limit):
+    return f"<= {limit:g}", lambda value: value <= limit
+
+
+def below(limit):
+    return f"< {limit:g}", lambda value: value < limit
+
+
+def near(center, tolerance):
+    return f"{center:g} +- {tolerance:g}", lambda value: abs(value - center) <= tolerance
+
+
+# -- measuring --------------------------------------------------------------------------
+
+
+def now(device):
+    """Wall-clock seconds, after the device has finished its queued work."""
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter()
+
+
+def alternate(variants, repeats):
+    """Call each variant ``repeats`` times, reversing the order every round.
+
+    Returns ``{name: [result, ...]}``; alternating spreads drift (heat, caches, other
+    processes) evenly over the variants.
+    """
+    results = {name: [] for name in variants}
+    order = list(variants)
+    for _ in range(repeats):
+        for name in order:
+            gc.collect()
+            results[name].append(variants[name]())
+        order.reverse()
+    return results
+
+
+def medians(results):
+    return {name: float(np.median(values)) for name, values in results.items()}
+
+
+def compare(section, results, labels, ratio_label, unit, target):
+    """Rows for two alternated variants: the median of each, then the median over rounds of
+    the ratio of the first to the second within a round (paired, so drift cancels)."""
+    (first, first_label), (second, second_label) = labels.items()
+    times = medians(results)
+    per_round = np.divide(results[first], results[second])
+    return [
+        row(section, first_label, times[first], unit, samples=results[first]),
+        row(section, second_label, times[second], unit, samples=results[second]),
+        row(section, ratio_label, np.median(per_round), "ratio", target, per_round),
+    ]
+
+
+def rss_mib():
+    """Resident memory of this process in MiB (psutil, else /proc, else peak RSS)."""
+    if psutil is not None:
+        return psutil.Process().memory_info().rss / 2**20
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource  # not on Windows; peak RSS is the best left there
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
+
+
+def rss_source():
+    if psutil is not None:
+        return "psutil"
+    return "/proc/self/status VmRSS" if Path("/proc/self/status").exists() else "peak ru_maxrss"
+
+
+class EpochEnd(Callback):
+    """Record the wall clock, resident memory and CUDA memory at every epoch end in history."""
+
+    def on_epoch_end(self, net, **kwargs):
+        net.history.record("wall", now(net.device))
+        net.history.record("rss_mib", rss_mib())
+        if torch.device(net.device).type == "cuda":
+            net.history.record("cuda_mib", torch.cuda.memory_allocated(net.device) / 2**20)
+
+
+def fit_estimator(X, y, device, epochs, **params):
+    """Fit the benchmark's LSTMBlinkClassifier, recording every epoch end."""
+    clf = LSTMBlinkClassifier(
+        hidden_size=HIDDEN_SIZE, batch_size=BATCH_SIZE, lr=LR, max_epochs=epochs,
+        device=device, random_state=0, callbacks=[("epoch_end", EpochEnd())], **params,
+    )
+    return clf.fit(X, y)
+
+
+def estimator_epoch_seconds(X, y, device, timed_epochs, **params):
+    """Median epoch time of a fit, the warm-up epoch left out."""
+    clf = fit_estimator(X, y, device, timed_epochs + 1, **params)
+    return float(np.median(np.diff(clf.history_[:, "wall"])))
+
+
+def hand_loop_epoch_seconds(X, y, device, timed_epochs, seed=0):
+    """Median epoch time of a plain PyTorch loop: same module, Adam, loss and batch size,
+    batches sliced from tensors already on the device by a seeded random permutation."""
+    torch.manual_seed(seed)
+    x = torch.as_tensor(X, device=device)
+    target = torch.as_tensor(y, device=device)
+    module = LSTMLogits(X.shape[2], 2, hidden_size=HIDDEN_SIZE).to(device)
+    optimizer = torch.optim.Adam(module.parameters(), lr=LR)
+    criterion = nn.CrossEntropyLoss()
+    generator = torch.Generator(device=device).manual_seed(seed)
+    module.train()
+    ends = [now(device)]
+    for _ in range(timed_epochs + 1):
+        total = 0.0
+        order = torch.randperm(len(x), generator=generator, device=device)
+        for batch in order.split(BATCH_SIZE):
+            optimizer.zero_grad()
+            loss = criterion(module(x[batch]), target[batch])
+            loss.backward()
+            optimizer.step()
+            total += loss.item()  # skorch reads every batch's loss too
+        ends.append(now(device))
+    return float(np.median(np.diff(ends)[1:]))
+
+
+def blink_data(n_samples, seq_len):
+    return make_blink_dataset(n_samples, seq_len=seq_len, prevalence=0.05, random_state=0)
+
+
+# -- sections ---------------------------------------------------------------------------
+
+
+def bench_overhead(sizes, device):
+    """a. The estimator against a hand-written loop."""
+    X, y = blink_data(sizes.n_samples, sizes.seq_len)
+    results = alternate({
+        "estimator": lambda: estimator_epoch_seconds(X, y, device, sizes.timed_epochs),
+        "hand": lambda: hand_loop_epoch_seconds(X, y, device, sizes.timed_epochs),
+    }, sizes.repeats)
+    labels = {"estimator": "LSTMBlinkClassifier epoch",
+              "hand": "hand-written loop epoch (sliced tensors)"}
+    return compare("a", results, labels, "estimator / hand-written loop", "s", at_most(1.10))
+
+
+def bench_class_weight(sizes, device):
+    """b. class_weight='balanced' against no class weights."""
+    X, y = blink_data(sizes.n_samples, sizes.seq_len)
+    results = alternate({
+        "balanced": lambda: estimator_epoch_seconds(
+            X, y, device, sizes.timed_epochs, class_weight="balanced"),
+        "none": lambda: estimator_epoch_seconds(X, y, device, sizes.timed_epochs),
+    }, sizes.repeats)
+    labels = {"balanced": "class_weight='balanced' epoch", "none": "class_weight=None epoch"}
+    return compare("b", results, labels, "balanced / unweighted", "s", at_most(1.03))
+
+
+_L1 = nn.L1Loss()
+
+
+def blog_loss(logits, y, weights):
+    """The blog post's weighted L1 loss: a Python loop over the classes."""
+    probabilities = torch.softmax(logits, dim=1)
+    onehot = F.one_hot(y, logits.shape[1]).to(logits.dtype)
+    loss = 0.0
+    for j in range(logits.shape[1]):
+        loss = loss + weights[j] * _L1(probabilities[:, j], onehot[:, j])
+    return loss
+
+
+def loss_call_microseconds(loss_fn, logits, y, calls, device):
+    """Mean time of ``loss_fn(logits, y)`` plus backward, in microseconds."""
+    start = now(device)
+    for _ in range(calls):
+        loss_fn(logits, y).backward()
+        logits.grad = None
+    return (now(device) - start) / calls * 1e6
+
+
+def loss_inputs(n_classes, device):
+    generator = torch.Generator().manual_seed(n_classes)
+    logits = torch.randn(BATCH_SIZE, n_classes, generator=generator).to(device)
+    y = torch.randint(n_classes, (BATCH_SIZE,), generator=generator).to(device)
+    weights = torch.rand(n_classes, generator=generator) + 0.5
+    return logits.requires_grad_(), y, weights
+
+
+def loss_times(n_classes, sizes, device):
+    """Microseconds per loss plus backward: the blog's loop and both weightings."""
+    logits, y, weights = loss_inputs(n_classes, device)
+    listed = weights.tolist()
+    losses = {
+        "blog": lambda logits, y: blog_loss(logits, y, listed),
+        "output": ClassWeightedLoss(nn.L1Loss(), weights, weighting="output").to(device),
+        "sample": ClassWeightedLoss(nn.L1Loss(), weights, weighting="sample").to(device),
+    }
+    # The same figure: weighting='output' is the blog's scheme, vectorised.
+    torch.testing.assert_close(losses["output"](logits, y), losses["blog"](logits, y))
+    return alternate({
+        name: (lambda fn=fn: loss_call_microseconds(fn, logits, y, sizes.loss_calls, device))
+        for name, fn in losses.items()
+    }, sizes.repeats)
+
+
+def bench_loss(sizes, device):
+    """c. ClassWeightedLoss against the blog's Python loop, loss plus backward."""
+    rows = []
+    for n_classes in sizes.loss_classes:
+        results = loss_times(n_classes, sizes, device)
+        faster = below(1.0) if n_classes >= 10 else None
+        rows.append(row("c", f"{n_classes} classes: blog loop", np.median(results["blog"]),
+                        "us/call", samples=results["blog"]))
+        for weighting in ("output", "sample"):
+            per_round = np.divide(results[weighting], results["blog"])
+            rows.append(row("c", f"{n_classes} classes: weighting='{weighting}' / blog",
+                            np.median(per_round), "ratio", faster, per_round))
+    return rows
+
+
+def bench_memory(sizes, device):
+    """d. Memory after epoch 2 against the last epoch of one fit."""
+    X, y = blink_data(sizes.n_samples, sizes.seq_len)
+    history = fit_estimator(X, y, device, sizes.memory_epochs).history_
+    last = sizes.memory_epochs
+    rss = history[:, "rss_mib"]
+    rows = [
+        row("d", "RSS after epoch 2", rss[1], "MiB"),
+        row("d", f"RSS growth, epoch 2 -> {last}", rss[-1] - rss[1], "MiB", at_most(5), rss),
+    ]
+    if torch.device(device).type == "cuda":
+        allocated = history[:, "cuda_mib"]
+        rows.append(row("d", f"CUDA allocated growth, epoch 2 -> {last}",
+                        allocated[-1] - allocated[1], "MiB", at_most(5), allocated))
+    return rows
+
+
+def single_window_latencies(clf, window, calls, device):
+    """Milliseconds per ``predict_proba`` call: wall clock, and this thread's CPU time (which
+    leaves out the time other processes held the CPU)."""
+    for _ in range(10):
+        clf.predict_proba(window)
+    wall, cpu = [], []
+    for _ in range(calls):
+        start, start_cpu = now(device), time.thread_time()
+        clf.predict_proba(window)
+        wall.append((now(device) - start) * 1e3)
+        cpu.append((time.thread_time() - start_cpu) * 1e3)
+    return np.array(wall), np.array(cpu)
+
+
+def bench_inference(sizes, device):
+    """e. predict_proba latency for one window and throughput for many."""
+    X, y = blink_data(sizes.n_samples, sizes.seq_len)
+    clf = fit_estimator(X, y, device, 1)
+    wall, cpu = single_window_latencies(clf, X[:1], sizes.latency_calls, device)
+    batched = []
+    for _ in range(sizes.repeats):
+        start = now(device)
+        clf.predict_proba(X)
+        batched.append(len(X) / (now(device) - start))
+    return [
+        row("e", "predict_proba, 1 window: p50", np.percentile(wall, 50), "ms", at_most(2),
+            wall),
+        row("e", "predict_proba, 1 window: p99", np.percentile(wall, 99), "ms"),
+        row("e", "predict_proba, 1 window: p99, thread CPU time", np.percentile(cpu, 99), "ms",
+            samples=cpu),
+        row("e", f"predict_proba, {len(X)} windows (batch {BATCH_SIZE})",
+            float(np.median(batched)), "windows/s", samples=batched),
+    ]
+
+
+def scaling_rows(label, results, target):
+    """Epoch time per size and the log-log slope of the medians."""
+    times = medians(results)
+    slope = np.polyfit(np.log(list(times)), np.log(list(times.values())), 1)[0]
+    rows = [row("f", f"epoch, {label}={value}", times[value], "s", samples=results[value])
+            for value in times]
+    rows.append(row("f", f"log-log slope over {label}", slope, "slope", target))
+    return rows
+
+
+def bench_scaling(sizes, device):
+    """f. Epoch time against samples (target: proportional) and against sequence length
+    (target: at most linear; fixed per-batch costs such as the optimizer step do not grow
+    with the length, so the slope there lies below 1)."""
+    X, y = blink_data(max(sizes.scaling_samples), sizes.seq_len)
+    by_samples = alternate({
+        n: (lambda n=n: estimator_epoch_seconds(X[:n], y[:n], device, 1))
+        for n in sizes.scaling_samples
+    }, sizes.scaling_repeats)
+    data = {seq_len: blink_data(sizes.n_samples, seq_len) for seq_len in sizes.scaling_seq_lens}
+    by_length = alternate({
+        seq_len: (lambda Xy=Xy: estimator_epoch_seconds(*Xy, device, 1))
+        for seq_len, Xy in data.items()
+    }, sizes.scaling_repeats)
+    return (scaling_rows("n_samples", by_samples, near(1.0, 0.1))
+            + scaling_rows("seq_len", by_length, at_most(1.1)))
+
+
+def bench_fast_path(sizes, device):
+    """g. The slicing iterator against skorch's DataLoader path."""
+    X, y = blink_data(sizes.n_samples, sizes.seq_len)
+    loaders = {"iterator_train": DataLoader, "iterator_valid": DataLoader}
+    results = alternate({
+        "slice": lambda: estimator_epoch_seconds(X, y, device, sizes.timed_epochs),
+        "dataloader": lambda: estimator_epoch_seconds(X, y, device, sizes.timed_epochs,
+                                                      **loaders),
+    }, sizes.repeats)
+    labels = {"slice": "after: SliceBatches epoch (default)",
+              "dataloader": "before: DataLoader iterators epoch"}
+    return compare("g", results, labels, "after / before", "s", below(1.0))
+
+
+SECTIONS = {
+    "a_overhead": ("estimator vs hand-written loop", bench_overhead),
+    "b_class_weight": ("class-weighted vs unweighted", bench_class_weight),
+    "c_loss": ("ClassWeightedLoss vs the blog's loop over classes", bench_loss),
+    "d_memory": ("memory growth during a fit", bench_memory),
+    "e_inference": ("inference", bench_inference),
+    "f_scaling": ("scaling with samples and sequence length", bench_scaling),
+    "g_fast_path": ("fast path: SliceBatches vs DataLoader", bench_fast_path),
+}
+
+
+# -- reporting --------------------------------------------------------------------------
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def describe(args, sizes):
+    device = torch.device(args.device)
+    return {
+        "command": " ".join(["python", *sys.argv]),
+        "mode": "quick" if args.quick else "full",
+        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "device": args.device,
+        "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+        "cpu": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "skorch": skorch.__version__,
+        "scikit-learn": sklearn.__version__,
+        "rss_source": rss_source(),
+        "load_average_start": load_average(),
+        "sizes": dataclasses.asdict(sizes),
+    }
+
+
+def load_average():
+    """1, 5 and 15 minute load averages (None where the OS has none)."""
+    try:
+        return [round(load, 2) for load in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
+
+def format_value(value):
+    return f"{value:.4g}" if abs(value) < 1e4 else f"{value:.0f}"
+
+
+def print_table(meta, results):
+    print(f"sktorchcw benchmarks, {meta['mode']} mode: device {meta['device']}, "
+          f"torch {meta['torch']} with {meta['torch_threads']} thread(s) "
+          f"(torch.set_num_threads), {meta['cpu']} ({meta['cpu_count']} CPUs)")
+    print("Each figure: one process, variants alternating, median of repeats; epoch times "
+          "leave out each fit's warm-up epoch.")
+    print(f"Load average (1, 5, 15 min) before: {meta['load_average_start']}, after: "
+          f"{meta['load_average_end']} (this run adds about 1).")
+    if meta["mode"] == "quick":
+        print("Quick mode: sizes are tiny, so PASS/MISS mean nothing here.")
+    header = f"{'':2} {'figure':48} {'value':>10} {'unit':9} {'target':12} status"
+    print(header)
+    print("-" * len(header))
+    for key, section in results.items():
+        print(f"{key[0]}  {section['title']}")
+        for item in section["rows"]:
+            print(f"{'':2} {item['name']:48} {format_value(item['value']):>10} "
+                  f"{item['unit']:9} {item['target']:12} {item['status']}")
+
+
+def write_results(out, meta, results):
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "results.json", "w") as handle:
+        json.dump({"meta": meta, "sections": results}, handle, indent=2)
+    fields = [field.name for field in dataclasses.fields(Row) if field.name != "samples"]
+    with open(out / "results.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields, extrasaction="ignore")
+        writer.writeheader()
+        for section in results.values():
+            writer.writerows(section["rows"])
+    return out / "results.json", out / "results.csv"
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="tiny sizes and one or two repeats: a smoke run for CI")
+    parser.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch.set_num_threads (default 1: single-threaded)")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results",
+                        help="folder for results.json and results.csv")
+    parser.add_argument("--only", nargs="+", choices=sorted(SECTIONS), metavar="SECTION",
+                        help=f"run only these sections ({', '.join(SECTIONS)})")
+    return parser.parse_args(argv)
+
+
+def warm_up(device):
+    """Pay the one-off costs (lazy imports, first kernels) before anything is timed."""
+    X, y = blink_data(128, 20)
+    fit_estimator(X, y, device, 2).predict_proba(X)
+    hand_loop_epoch_seconds(X, y, device, 1)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    sizes = QUICK if args.quick else FULL
+    meta = describe(args, sizes)
+    started = time.perf_counter()
+    warm_up(args.device)
+    results = {}
+    for key, (title, bench) in SECTIONS.items():
+        if args.only and key not in args.only:
+            continue
+        section_start = time.perf_counter()
+        rows = bench(sizes, args.device)
+        results[key] = {
+            "title": title,
+            "seconds": round(time.perf_counter() - section_start, 2),
+            "rows": [dataclasses.asdict(item) for item in rows],
+        }
+    meta["seconds"] = round(time.perf_counter() - started, 1)
+    meta["load_average_end"] = load_average()
+    print_table(meta, results)
+    json_path, csv_path = write_results(args.out, meta, results)
+    print(f"\n{meta['seconds']} s in all; wrote {json_path} and {csv_path}")
+    misses = [item["name"] for section in results.values() for item in section["rows"]
+              if item["status"] == "MISS"]
+    if misses and not args.quick:
+        print(f"Targets missed: {'; '.join(misses)}")
+    return 0 if all(math.isfinite(item["value"]) for section in results.values()
+                    for item in section["rows"]) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
