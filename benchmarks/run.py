@@ -40,6 +40,8 @@ the ends of consecutive epochs, so they include all of skorch's per-epoch work; 
 epoch of every fit (warm-up) is left out. torch runs single-threaded
 (``torch.set_num_threads(1)``) unless ``--threads`` says otherwise. The load average before
 and after the run is printed: other processes on the machine make every figure noisier.
+The last column, the interquartile range of the repeats (of the per-round ratios for a
+ratio), shows how noisy each figure was in this run.
 The JSON keeps each figure's per-repeat samples. Timings are not tests:
 ``tests/test_benchmarks.py`` only checks that ``--quick`` runs and writes finite numbers.
 """
@@ -120,17 +122,27 @@ class Row:
     unit: str
     target: str = ""
     status: str = ""
+    spread: str = ""  # interquartile range of the repeats, where there are at least 4
     samples: list = dataclasses.field(default_factory=list)  # per repeat; JSON only
 
 
 def row(section, name, value, unit, target=None, samples=()):
     """A Row; ``target`` is ``(text, predicate)`` and gives PASS or MISS."""
     samples = [float(sample) for sample in samples]
+    spread = interquartile_range(samples)
     if target is None:
-        return Row(section, name, float(value), unit, samples=samples)
+        return Row(section, name, float(value), unit, spread=spread, samples=samples)
     text, predicate = target
     status = "PASS" if predicate(value) else "MISS"
-    return Row(section, name, float(value), unit, text, status, samples)
+    return Row(section, name, float(value), unit, text, status, spread, samples)
+
+
+def interquartile_range(samples):
+    """``"q25..q75"`` of the samples: how much the repeats disagreed."""
+    if len(samples) < 4:
+        return ""
+    low, high = np.percentile(samples, [25, 75])
+    return f"{format_value(low)}..{format_value(high)}"
 
 
 def at_most(limit):
@@ -517,14 +529,15 @@ def print_table(meta, results):
           f"{meta['load_average_end']} (this run adds about 1).")
     if meta["mode"] == "quick":
         print("Quick mode: sizes are tiny, so PASS/MISS mean nothing here.")
-    header = f"{'':2} {'figure':48} {'value':>10} {'unit':9} {'target':12} status"
+    header = (f"{'':2} {'figure':48} {'value':>10} {'unit':9} {'target':12} {'status':6} "
+              "IQR of repeats")
     print(header)
     print("-" * len(header))
     for key, section in results.items():
         print(f"{key[0]}  {section['title']}")
         for item in section["rows"]:
             print(f"{'':2} {item['name']:48} {format_value(item['value']):>10} "
-                  f"{item['unit']:9} {item['target']:12} {item['status']}")
+                  f"{item['unit']:9} {item['target']:12} {item['status']:6} {item['spread']}")
 
 
 def write_results(out, meta, results):

@@ -1,9 +1,12 @@
 """The skorch NeuralNet that LSTMBlinkClassifier drives: weighted training loss, plain
 validation loss, probabilities from logits."""
 
+import inspect
+
 import numpy as np
 import torch
 from skorch import NeuralNet
+from skorch.callbacks import Callback
 from skorch.utils import to_tensor
 
 __all__ = ["SequenceNet", "TrainingDivergedError", "logits_to_proba"]
@@ -54,6 +57,30 @@ class SequenceNet(NeuralNet):
             "weights. The estimator was left unfitted."
         )
 
+    def train_step(self, batch, **fit_params):
+        """One optimisation step; skorch's closure-based step only where it is needed.
+
+        skorch wraps every step in a closure and tees the parameters to the
+        ``on_grad_computed`` callbacks, which costs about 0.1 ms per batch. The plain
+        ``zero_grad``, forward, backward, ``step`` sequence does the same arithmetic, so it
+        is used unless an optimizer requires a closure (LBFGS) or a callback reads the
+        gradients (for example :class:`skorch.callbacks.GradientNormClipping`).
+        """
+        if self._needs_skorch_step():
+            return super().train_step(batch, **fit_params)
+        self._zero_grad_optimizer()
+        step = self.train_step_single(batch, **fit_params)
+        self._step_optimizer(None)
+        return step
+
+    def _needs_skorch_step(self):
+        optimizers = [getattr(self, name + "_") for name in self._optimizers]
+        callbacks = [callback for _, callback in self.callbacks_]
+        return any(map(_requires_closure, optimizers)) or any(
+            type(listener).on_grad_computed is not base.on_grad_computed
+            for listener, base in [(self, NeuralNet)] + [(cb, Callback) for cb in callbacks]
+        )
+
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
         self.interrupted_ = False
         try:
@@ -66,3 +93,9 @@ class SequenceNet(NeuralNet):
     def predict(self, X):
         """Class indices (not labels) of the highest probability."""
         return np.argmax(self.predict_proba(X), axis=1)
+
+
+def _requires_closure(optimizer):
+    """True when ``optimizer.step`` has no default for its ``closure`` (LBFGS)."""
+    closure = inspect.signature(optimizer.step).parameters.get("closure")
+    return closure is not None and closure.default is inspect.Parameter.empty

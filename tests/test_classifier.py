@@ -274,3 +274,30 @@ def test_fits_on_cuda_and_returns_numpy(blinks):
     assert isinstance(proba, np.ndarray)
     cpu = fast_classifier(device="cpu", class_weight="balanced").fit(X, y)
     np.testing.assert_allclose(proba, cpu.predict_proba(X), atol=1e-3)
+
+
+def test_closure_optimizer_and_gradient_callbacks_take_skorch_step(blinks):
+    from skorch.callbacks import GradientNormClipping
+
+    X, y = blinks
+    lbfgs = fast_classifier(optimizer=torch.optim.LBFGS, lr=0.1, max_epochs=2).fit(X, y)
+    assert np.isfinite(lbfgs.history_[:, "train_loss"]).all()
+    clipped = fast_classifier(max_epochs=2, callbacks=[GradientNormClipping(1e-3)]).fit(X, y)
+    plain = fast_classifier(max_epochs=2).fit(X, y)
+    assert not np.allclose(clipped.predict_proba(X), plain.predict_proba(X), atol=1e-4)
+
+
+def test_plain_train_step_matches_skorchs_closure_step(blinks):
+    from skorch.callbacks import Callback
+
+    class ReadsGradients(Callback):
+        def on_grad_computed(self, net, named_parameters, **kwargs):
+            list(named_parameters)
+
+    X, y = blinks
+    plain = fast_classifier(max_epochs=2, class_weight="balanced").fit(X, y)
+    assert not plain.net_._needs_skorch_step()
+    skorch_step = fast_classifier(max_epochs=2, class_weight="balanced", callbacks=[ReadsGradients()])
+    skorch_step.fit(X, y)
+    assert skorch_step.net_._needs_skorch_step()
+    np.testing.assert_array_equal(plain.predict_proba(X), skorch_step.predict_proba(X))
