@@ -29,7 +29,8 @@ f. scaling: the log-log slope of epoch time against the number of samples (targe
    costs that do not grow with the length, such as the optimizer step, keep it below 1).
 g. fast path: epoch time with the default ``SliceBatches`` iterator (after) / with
    ``torch.utils.data.DataLoader`` iterators, skorch's per-sample collate path (before).
-   Target < 1.
+   Target < 1. On a GPU also the training data kept on the device (the default when it
+   fits) / sliced on the host with every batch copied over (``iterator_train__device=None``).
 
 Method
 ------
@@ -447,17 +448,30 @@ def bench_scaling(sizes, device):
 
 
 def bench_fast_path(sizes, device):
-    """g. The slicing iterator against skorch's DataLoader path."""
+    """g. The slicing iterator against skorch's DataLoader path; on a GPU also data kept on
+    the device against batches sliced on the host and copied one by one."""
     X, y = blink_data(sizes.n_samples, sizes.seq_len)
     loaders = {"iterator_train": DataLoader, "iterator_valid": DataLoader}
-    results = alternate({
+    variants = {
         "slice": lambda: estimator_epoch_seconds(X, y, device, sizes.timed_epochs),
         "dataloader": lambda: estimator_epoch_seconds(X, y, device, sizes.timed_epochs,
                                                       **loaders),
-    }, sizes.repeats)
+    }
+    on_accelerator = torch.device(device).type != "cpu"
+    if on_accelerator:
+        variants["host"] = lambda: estimator_epoch_seconds(
+            X, y, device, sizes.timed_epochs, iterator_train__device=None)
+    results = alternate(variants, sizes.repeats)
     labels = {"slice": "after: SliceBatches epoch (default)",
               "dataloader": "before: DataLoader iterators epoch"}
-    return compare("g", results, labels, "after / before", "s", below(1.0))
+    rows = compare("g", {key: results[key] for key in labels}, labels, "after / before",
+                   "s", below(1.0))
+    if on_accelerator:
+        labels = {"slice": "data on the device (default)",
+                  "host": "data on the host, batches copied"}
+        rows += compare("g", {key: results[key] for key in labels}, labels,
+                        "on device / on host", "s", below(1.0))
+    return rows
 
 
 SECTIONS = {

@@ -1,14 +1,20 @@
 """Batches for skorch: a tensor dataset of sequences and an iterator that slices it by index.
 
 skorch's default path collates one sample at a time through a DataLoader; slicing whole
-tensors by a permutation gives the same batches at a fraction of the cost. A DataLoader
-still works on :class:`SequenceDataset` (``iterator_train=torch.utils.data.DataLoader``).
+tensors by a permutation gives the same batches at a fraction of the cost. When the data
+fits in the training device's memory it is copied there once, so batches are sliced on the
+device and no batch crosses from host to device. A DataLoader still works on
+:class:`SequenceDataset` (``iterator_train=torch.utils.data.DataLoader``).
 """
 
 import torch
 from torch.utils.data import Dataset, Subset
 
-__all__ = ["SequenceDataset", "SliceBatches"]
+__all__ = ["SequenceDataset", "SliceBatches", "fits_on_device"]
+
+# Share of the device's free memory the data may take; the rest is left for the
+# model, its activations and the optimizer state.
+DEVICE_DATA_FRACTION = 0.5
 
 
 class SequenceDataset(Dataset):
@@ -24,6 +30,26 @@ class SequenceDataset(Dataset):
         self.lengths = None if lengths is None else torch.as_tensor(lengths)
         self.y = torch.zeros(n_samples, dtype=torch.int64) if y is None else torch.as_tensor(y)
         self.sample_weight = None if sample_weight is None else torch.as_tensor(sample_weight)
+        self._copies = {}
+
+    @property
+    def nbytes(self):
+        """Bytes held by the dataset's tensors."""
+        return sum(tensor.nbytes for tensor in self._tensors())
+
+    def _tensors(self):
+        return [t for t in (self.x, self.lengths, self.y, self.sample_weight) if t is not None]
+
+    def on_device(self, device):
+        """This dataset with its tensors on ``device``; copied once, then remembered."""
+        device = torch.device(device)
+        if self.x.device == device:
+            return self
+        if device not in self._copies:
+            moved = [None if t is None else t.to(device) for t in
+                     (self.x, self.lengths, self.y, self.sample_weight)]
+            self._copies[device] = SequenceDataset(*moved)
+        return self._copies[device]
 
     def __len__(self):
         return self.x.shape[0]
@@ -55,10 +81,19 @@ class SliceBatches:
     start_epoch : int, default=0
         Epochs already done (when resuming): their permutations are skipped, so a
         resumed fit shuffles exactly as an uninterrupted one.
+    device : str or torch.device, default=None
+        The training device. When the data takes at most half of its free memory
+        (:func:`fits_on_device`), the tensors are copied there once and batches are
+        sliced on the device; otherwise they are sliced on the host and skorch copies
+        each batch. The permutations are drawn on the host either way, so the batches
+        are the same on every device.
     """
 
-    def __init__(self, dataset, batch_size, shuffle=False, seed=None, start_epoch=0):
+    def __init__(self, dataset, batch_size, shuffle=False, seed=None, start_epoch=0,
+                 device=None):
         self.base, self.indices = _unwrap(dataset)
+        if device is not None and fits_on_device(self.base.nbytes, device):
+            self.base = self.base.on_device(device)
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.generator = torch.Generator()
@@ -75,8 +110,28 @@ class SliceBatches:
         order = self.indices
         if self.shuffle:
             order = order[torch.randperm(len(order), generator=self.generator)]
+        order = order.to(self.base.x.device)
         for batch_indices in order.split(self.batch_size):
             yield self.base.batch(batch_indices)
+
+
+def fits_on_device(nbytes, device):
+    """Whether ``nbytes`` of data may live on ``device`` next to the training.
+
+    Always true on the CPU. On CUDA the data may take half of the free memory that
+    :func:`torch.cuda.mem_get_info` reports; on MPS half of what the Metal driver
+    recommends minus what it has allocated; other devices keep the data on the host.
+    """
+    device = torch.device(device)
+    if device.type == "cpu":
+        return True
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+    elif device.type == "mps" and hasattr(torch.mps, "recommended_max_memory"):  # torch>=2.5
+        free = torch.mps.recommended_max_memory() - torch.mps.driver_allocated_memory()
+    else:
+        return False
+    return nbytes <= DEVICE_DATA_FRACTION * free
 
 
 def _unwrap(dataset):

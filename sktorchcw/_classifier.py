@@ -107,8 +107,11 @@ class LSTMBlinkClassifier(ClassifierMixin, BaseEstimator):
         skorch callbacks (instances or ``(name, callback)`` pairs), copied on every
         fit so the ones given stay untouched.
     iterator_train, iterator_valid : None or class, default=None
-        None slices batches from tensors (fast); ``torch.utils.data.DataLoader``
-        takes the per-sample path.
+        None slices whole batches from tensors (fast). The tensors are copied to the
+        training device once when they take at most half of its free memory, so on a
+        GPU no batch is copied from the host; larger data is sliced on the host.
+        ``torch.utils.data.DataLoader`` takes skorch's per-sample path (for custom
+        datasets).
     device : str or torch.device, default='auto'
         'auto' (CUDA, then MPS, then CPU), 'cpu', 'cuda', 'cuda:N' or 'mps'.
     random_state : None, int or numpy.random.RandomState, default=None
@@ -433,6 +436,11 @@ n_features), DataFrame, or list of (n_timesteps_i, n_features) arrays
         if iterator_train is SliceBatches:
             routed_iterator_train.setdefault("seed", seed)
             routed_iterator_train.setdefault("start_epoch", epochs_done)
+            routed_iterator_train.setdefault("device", self.device_)
+        iterator_valid = self.iterator_valid or SliceBatches
+        routed_iterator_valid = self._routed_for("iterator_valid")
+        if iterator_valid is SliceBatches:
+            routed_iterator_valid = {"device": self.device_, **routed_iterator_valid}
         return SequenceNet(
             module=LSTMLogits,
             module__n_features=n_features,
@@ -449,7 +457,7 @@ n_features), DataFrame, or list of (n_timesteps_i, n_features) arrays
             max_epochs=max(self.max_epochs - epochs_done, 0),
             batch_size=self.batch_size,
             iterator_train=iterator_train,
-            iterator_valid=self.iterator_valid or SliceBatches,
+            iterator_valid=iterator_valid,
             train_split=self.train_split,
             callbacks=self._callbacks(fingerprint),
             predict_nonlinearity=logits_to_proba,
@@ -458,7 +466,7 @@ n_features), DataFrame, or list of (n_timesteps_i, n_features) arrays
             **_prefixed("module", self._routed_for("module")),
             **_prefixed("optimizer", self._routed_for("optimizer")),
             **_prefixed("iterator_train", routed_iterator_train),
-            **_prefixed("iterator_valid", self._routed_for("iterator_valid")),
+            **_prefixed("iterator_valid", routed_iterator_valid),
             **_prefixed("callbacks", self._routed_for("callbacks")),
         )
 

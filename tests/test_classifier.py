@@ -6,7 +6,7 @@ import pytest
 import torch
 from sklearn.metrics import balanced_accuracy_score
 from sklearn.utils.class_weight import compute_class_weight
-from skorch.callbacks import EarlyStopping
+from skorch.callbacks import Callback, EarlyStopping
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 
@@ -297,7 +297,34 @@ def test_plain_train_step_matches_skorchs_closure_step(blinks):
     X, y = blinks
     plain = fast_classifier(max_epochs=2, class_weight="balanced").fit(X, y)
     assert not plain.net_._needs_skorch_step()
-    skorch_step = fast_classifier(max_epochs=2, class_weight="balanced", callbacks=[ReadsGradients()])
-    skorch_step.fit(X, y)
+    skorch_step = fast_classifier(
+        max_epochs=2, class_weight="balanced", callbacks=[ReadsGradients()]
+    ).fit(X, y)
     assert skorch_step.net_._needs_skorch_step()
     np.testing.assert_array_equal(plain.predict_proba(X), skorch_step.predict_proba(X))
+
+
+class BatchDevices(Callback):
+    """Records the device of every training batch as the iterator hands it over."""
+
+    def on_train_begin(self, net, **kwargs):
+        self.devices = set()
+
+    def on_batch_begin(self, net, batch=None, training=False, **kwargs):
+        self.devices.add(batch[0]["x"].device.type)
+
+
+def test_estimator_hands_its_device_to_the_batch_iterators(blinks):
+    X, y = blinks
+    clf = fast_classifier(device="cpu", callbacks=[("devices", BatchDevices())]).fit(X, y)
+    params = clf.net_.get_params()
+    assert params["iterator_train__device"] == params["iterator_valid__device"] == "cpu"
+    assert dict(clf.net_.callbacks_)["devices"].devices == {"cpu"}
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_training_batches_come_from_gpu_resident_data(blinks):
+    X, y = blinks
+    clf = fast_classifier(device="cuda", callbacks=[("devices", BatchDevices())]).fit(X, y)
+    assert dict(clf.net_.callbacks_)["devices"].devices == {"cuda"}
