@@ -2,6 +2,7 @@
 validation loss, probabilities from logits."""
 
 import inspect
+import math
 
 import numpy as np
 import torch
@@ -44,7 +45,7 @@ class SequenceNet(NeuralNet):
         loss = self.criterion_(y_pred, y_true, X.get("sample_weight"))
         # Checked before backward and the optimizer step, so no update uses a broken loss.
         # skorch reads the loss value every batch anyway, so the check costs little.
-        if not torch.isfinite(loss).item():
+        if not math.isfinite(loss.item()):
             raise TrainingDivergedError(self._divergence_message(loss))
         return loss
 
@@ -66,7 +67,10 @@ class SequenceNet(NeuralNet):
         is used unless an optimizer requires a closure (LBFGS) or a callback reads the
         gradients (for example :class:`skorch.callbacks.GradientNormClipping`).
         """
-        if self._needs_skorch_step():
+        plain_step = getattr(self, "_plain_step", None)
+        if plain_step is None:
+            plain_step = not self._needs_skorch_step()
+        if not plain_step:
             return super().train_step(batch, **fit_params)
         self._zero_grad_optimizer()
         step = self.train_step_single(batch, **fit_params)
@@ -81,14 +85,29 @@ class SequenceNet(NeuralNet):
             for listener, base in [(self, NeuralNet)] + [(cb, Callback) for cb in callbacks]
         )
 
+    def _set_training(self, training=True):
+        # skorch calls this every batch; Module.train walks every submodule through the
+        # slow nn.Module.__setattr__, so only switch the modules not yet in that mode.
+        for name in self._modules + self._criteria:
+            module = getattr(self, name + "_")
+            if isinstance(module, torch.nn.Module) and any(
+                submodule.training != training for submodule in module.modules()
+            ):
+                module.train(training)
+
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
         self.interrupted_ = False
+        # Decided once per fit: inspecting the optimizers and callbacks every batch would
+        # cost more than the closure it saves.
+        self._plain_step = not self._needs_skorch_step()
         try:
             return super().fit_loop(X, y, epochs=epochs, **fit_params)
         except KeyboardInterrupt:
             # skorch ends training quietly on Ctrl-C; remember it so the estimator can say so.
             self.interrupted_ = True
             raise
+        finally:
+            del self._plain_step
 
     def predict(self, X):
         """Class indices (not labels) of the highest probability."""

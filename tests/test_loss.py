@@ -243,6 +243,43 @@ def test_index_criterion_with_a_single_logit_is_a_clear_error():
         ClassWeightedLoss(nn.CrossEntropyLoss())(torch.randn(4, 1), torch.tensor([0, 1, 0, 1]))
 
 
+class SubclassedCrossEntropy(nn.CrossEntropyLoss):
+    """Not the exact class, so ClassWeightedLoss takes its general elementwise path."""
+
+
+class SubclassedNLL(nn.NLLLoss):
+    """Not the exact class, so ClassWeightedLoss takes its general elementwise path."""
+
+
+@pytest.mark.parametrize("reduction", ["mean", "weighted_mean", "sum"])
+@pytest.mark.parametrize("fused, general", [
+    (nn.CrossEntropyLoss(), SubclassedCrossEntropy()),
+    (nn.NLLLoss(), SubclassedNLL()),
+    (nn.CrossEntropyLoss(ignore_index=1), SubclassedCrossEntropy(ignore_index=1)),
+])
+@pytest.mark.parametrize("class_weight", [None, [0.5, 2.0, 0.0, 3.0]])
+def test_fused_kernel_path_equals_the_general_path(fused, general, reduction, class_weight):
+    logits, y = make_batch(n=16, n_classes=4, seed=3)
+    results = []
+    for criterion in (fused, general):
+        z = logits.clone().requires_grad_(True)
+        loss = ClassWeightedLoss(criterion, class_weight, reduction=reduction)(z, y)
+        loss.backward()
+        results.append((loss.detach(), z.grad))
+    (fused_loss, fused_grad), (general_loss, general_grad) = results
+    torch.testing.assert_close(fused_loss, general_loss)
+    torch.testing.assert_close(fused_grad, general_grad)
+
+
+def test_label_smoothing_is_weighted_per_sample_not_per_class():
+    logits, y = make_batch(n=16, n_classes=3, seed=4)
+    weights = torch.tensor([1.0, 3.0, 0.5])
+    smoothed = nn.CrossEntropyLoss(label_smoothing=0.2, reduction="none")(logits, y)
+    expected = (weights[y] * smoothed).sum() / len(y)
+    criterion = nn.CrossEntropyLoss(label_smoothing=0.2)
+    torch.testing.assert_close(ClassWeightedLoss(criterion, weights)(logits, y), expected)
+
+
 # --- declarations, errors and not touching what the user gave ---------------------------------
 
 
