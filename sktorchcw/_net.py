@@ -14,7 +14,25 @@ __all__ = ["SequenceNet", "TrainingDivergedError", "logits_to_proba"]
 
 
 class TrainingDivergedError(FloatingPointError):
-    """The training loss became NaN or infinite; the message names the epoch and batch."""
+    """The training loss became NaN or infinite; the message names the epoch and batch.
+
+    Raised by :meth:`LSTMBlinkClassifier.fit` before the broken loss reaches the
+    weights; the estimator is left unfitted.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sktorchcw import LSTMBlinkClassifier, TrainingDivergedError
+    >>> X = np.random.default_rng(0).normal(size=(32, 5, 1)).astype("float32")
+    >>> y = np.array([0, 1] * 16)
+    >>> clf = LSTMBlinkClassifier(class_weight={0: 3e38, 1: 3e38}, loss_reduction="sum",
+    ...                           max_epochs=2, device="cpu")
+    >>> try:
+    ...     clf.fit(X, y)
+    ... except TrainingDivergedError as error:
+    ...     print(str(error).split(". ")[0])
+    Training diverged: the loss became inf at epoch 1, batch 1
+    """
 
 
 def logits_to_proba(logits):
