@@ -7,6 +7,8 @@ device and no batch crosses from host to device. A DataLoader still works on
 :class:`SequenceDataset` (``iterator_train=torch.utils.data.DataLoader``).
 """
 
+from numbers import Integral
+
 import torch
 from torch.utils.data import Dataset, Subset
 
@@ -78,6 +80,7 @@ class SliceBatches:
         Draw a new permutation for every pass.
     seed : int, default=None
         Seed of the permutations; the same seed gives the same sequence of epochs.
+        None draws a fresh seed.
     start_epoch : int, default=0
         Epochs already done (when resuming): their permutations are skipped, so a
         resumed fit shuffles exactly as an uninterrupted one.
@@ -91,13 +94,17 @@ class SliceBatches:
 
     def __init__(self, dataset, batch_size, shuffle=False, seed=None, start_epoch=0,
                  device=None):
+        if isinstance(batch_size, bool) or not isinstance(batch_size, Integral) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}.")
         self.base, self.indices = _unwrap(dataset)
         if device is not None and fits_on_device(self.base.nbytes, device):
             self.base = self.base.on_device(device)
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.generator = torch.Generator()
-        if seed is not None:
+        if seed is None:
+            self.generator.seed()  # a fresh, non-deterministic seed
+        else:
             self.generator.manual_seed(seed)
         if shuffle:
             for _ in range(start_epoch):
@@ -111,6 +118,8 @@ class SliceBatches:
         if self.shuffle:
             order = order[torch.randperm(len(order), generator=self.generator)]
         order = order.to(self.base.x.device)
+        if len(order) == 0:  # split() would still give one empty chunk
+            return
         for batch_indices in order.split(self.batch_size):
             yield self.base.batch(batch_indices)
 

@@ -314,6 +314,14 @@ class LSTMBlinkClassifier(ClassifierMixin, BaseEstimator):
                 f"Unknown parameter(s) {unknown} for {type(self).__name__}. Routed parameters "
                 f"start with one of {[p + '__' for p in ROUTED_PREFIXES]}."
             )
+        for iterator in ("iterator_train", "iterator_valid"):
+            batch_size = self._routed_for(iterator).get("batch_size", 1)
+            if isinstance(batch_size, bool) or not isinstance(batch_size, Integral) or (
+                batch_size < 1
+            ):
+                raise ValueError(
+                    f"{iterator}__batch_size must be a positive integer; got {batch_size!r}."
+                )
 
     # -- fitting ------------------------------------------------------------------------
 

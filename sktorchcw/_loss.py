@@ -1,7 +1,6 @@
 """ClassWeightedLoss: class and sample weights for any criterion, in one vectorised call."""
 
 import copy
-import functools
 import inspect
 
 import torch
@@ -16,6 +15,7 @@ INPUT_FORMATS = ("logits", "log_probabilities", "probabilities")
 TARGET_FORMATS = ("index", "onehot")
 REDUCTIONS = ("mean", "weighted_mean", "sum")
 WEIGHTINGS = ("sample", "output")
+_TORCH_IGNORE_INDEX = -100  # the default of CrossEntropyLoss and NLLLoss: never a class
 
 # What each known criterion wants, as (input_format, target_format); GUIDE.md section 2.
 _PROBABILITY_ONEHOT = ("probabilities", "onehot")
@@ -82,7 +82,9 @@ class ClassWeightedLoss(nn.Module):
         your own callable ``criterion(input, target)``. A class is instantiated
         without arguments; an instance is copied, never changed. Criteria with a
         ``reduction`` argument or attribute are run with ``reduction='none'``;
-        others must return one loss per sample (or per element).
+        others must return one loss per sample (or per element). An
+        ``ignore_index`` other than -100 is refused: give a class weight or
+        sample weight of 0 instead.
     class_weight : None or array-like of shape (n_classes,), default=None
         One weight per class, indexed by class index. Use
         :func:`resolve_class_weight` to turn ``'balanced'`` or a dict of labels
@@ -236,7 +238,8 @@ class ClassWeightedLoss(nn.Module):
         inputs = _adapt_input(y_pred, self.input_format, single_logit)
         target = _adapt_target(y_true, y_pred, self.target_format, single_logit)
         fused = _fused_weighted_sum(self.criterion)
-        if fused is not None and sample_weight is None and self.weighting == "sample":
+        if (fused is not None and sample_weight is None and self.weighting == "sample"
+                and self.target_format == "index"):
             return self._fused_parts(fused, inputs, target, class_weight)
         elementwise = self._call_criterion(inputs, target)
         if elementwise.ndim == 0 or elementwise.shape[0] != n_samples:
@@ -270,8 +273,10 @@ class ClassWeightedLoss(nn.Module):
         """
         weight = None if class_weight is None else class_weight.to(inputs.dtype)
         total = fused(inputs, target, weight=weight, reduction="sum")
-        weights = None if weight is None else weight[target]
-        return total, self._normaliser(target.shape[0], weights, total)
+        per_sample_weights = None
+        if weight is not None and self.reduction == "weighted_mean":
+            per_sample_weights = weight[target]
+        return total, self._normaliser(target.shape[0], per_sample_weights, total)
 
     def _normaliser(self, n_samples, weights, like):
         """None for 'sum', the int N for 'mean' (cheaper than a tensor), else sum(s*w)."""
@@ -368,6 +373,13 @@ def _unreduced(criterion):
             "class_weight instead so they are not applied twice (reduction='weighted_mean' "
             "reproduces CrossEntropyLoss/NLLLoss weighting)."
         )
+    if getattr(criterion, "ignore_index", _TORCH_IGNORE_INDEX) != _TORCH_IGNORE_INDEX:
+        raise ValueError(
+            f"{_name(criterion)}(ignore_index={criterion.ignore_index}) would leave samples out "
+            "of the loss, which ClassWeightedLoss does not do: every target must be a class. "
+            "To ignore a class give it a class weight of 0; to ignore samples give them a "
+            "sample weight of 0."
+        )
     if isinstance(criterion, nn.KLDivLoss) and criterion.log_target:
         raise ValueError("KLDivLoss(log_target=True) cannot take one-hot targets; use the default "
                          "log_target=False.")
@@ -375,17 +387,17 @@ def _unreduced(criterion):
 
 
 def _fused_weighted_sum(criterion):
-    """``F.cross_entropy`` or ``F.nll_loss`` bound to the criterion's settings, when they
-    compute exactly ``sum(w[y_i] * l_i)`` with ``weight=w, reduction='sum'``; else None.
+    """``F.cross_entropy`` or ``F.nll_loss`` when, called with ``weight=w,
+    reduction='sum'``, it computes exactly ``sum(w[y_i] * l_i)`` for the criterion; else None.
 
     Only the exact classes qualify (a subclass may change ``forward``), and not
     ``label_smoothing``, which PyTorch weighs per class rather than per sample.
     """
     kind = type(criterion)
     if kind is nn.CrossEntropyLoss and criterion.label_smoothing == 0:
-        return functools.partial(F.cross_entropy, ignore_index=criterion.ignore_index)
+        return F.cross_entropy
     if kind is nn.NLLLoss:
-        return functools.partial(F.nll_loss, ignore_index=criterion.ignore_index)
+        return F.nll_loss
     return None
 
 
@@ -418,6 +430,13 @@ def _check_batch(y_pred, y_true):
         )
     if n_samples == 0:
         raise ValueError("The batch is empty; ClassWeightedLoss needs at least one sample.")
+    n_classes = 2 if y_pred.ndim == 1 or y_pred.shape[1] == 1 else y_pred.shape[1]
+    lowest, highest = (int(value) for value in torch.aminmax(y_true))
+    if lowest < 0 or highest >= n_classes:
+        raise ValueError(
+            f"y_true holds class index {lowest if lowest < 0 else highest}, but y_pred has "
+            f"{n_classes} classes: targets must be class indices 0 to {n_classes - 1}."
+        )
     return n_samples
 
 
@@ -446,9 +465,15 @@ def _adapt_target(y_true, y_pred, target_format, single_logit):
 
 def _as_sample_weight(sample_weight, n_samples, like):
     sample_weight = torch.as_tensor(sample_weight, dtype=like.dtype, device=like.device)
-    sample_weight = sample_weight.reshape(-1)
-    if sample_weight.shape[0] != n_samples:
+    if sample_weight.shape not in ((n_samples,), (n_samples, 1)):
         raise ValueError(
-            f"sample_weight has {sample_weight.shape[0]} entries for a batch of {n_samples}."
+            f"sample_weight has shape {tuple(sample_weight.shape)}; give one weight per sample, "
+            f"shape ({n_samples},), for this batch of {n_samples}."
+        )
+    sample_weight = sample_weight.reshape(-1)
+    # NaN fails the first comparison, inf the second.
+    if not bool(((sample_weight >= 0) & (sample_weight <= torch.finfo(like.dtype).max)).all()):
+        raise ValueError(
+            "sample_weight must be finite and non-negative; a weight of 0 leaves a sample out."
         )
     return sample_weight

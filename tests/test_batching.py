@@ -49,6 +49,28 @@ def test_same_seed_same_epochs_and_start_epoch_skips_permutations():
     assert torch.equal(first_rows(resumed), epochs[2])
 
 
+def test_an_empty_subset_gives_no_batches():
+    batches = SliceBatches(Subset(make_dataset(6), []), batch_size=4, shuffle=True, seed=0)
+    assert len(batches) == 0
+    assert list(batches) == []
+
+
+def test_without_a_seed_every_iterator_shuffles_differently():
+    dataset = make_dataset(50)
+
+    def order(iterator):
+        return torch.cat([inputs["x"][:, 0, 0] for inputs, _ in iterator])
+
+    first, second = (SliceBatches(dataset, batch_size=50, shuffle=True) for _ in range(2))
+    assert not torch.equal(order(first), order(second))
+
+
+@pytest.mark.parametrize("batch_size", [0, -3, 2.5, True, "64"])
+def test_batch_size_must_be_a_positive_integer(batch_size):
+    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+        SliceBatches(make_dataset(6), batch_size=batch_size)
+
+
 def test_copy_to_a_device_is_made_once_and_keeps_every_tensor():
     dataset = make_dataset(6)
     assert dataset.on_device("cpu") is dataset

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from sklearn.exceptions import NotFittedError
+from torch import nn
 
 from sktorchcw import _net
 
@@ -82,6 +83,11 @@ BAD_PARAMETERS = {
     "unknown loss_reduction": (dict(loss_reduction="avg"), "loss_reduction"),
     "negative lr": (dict(lr=-0.1), "lr"),
     "index criterion with output weighting": (dict(weighting="output"), "one-hot"),
+    "routed batch size 0": (dict(iterator_train__batch_size=0), "iterator_train__batch_size"),
+    "routed batch size 2.5": (dict(iterator_valid__batch_size=2.5), "positive integer"),
+    "criterion ignoring a class": (
+        dict(criterion=nn.CrossEntropyLoss(ignore_index=0)), "class weight"
+    ),
 }
 
 

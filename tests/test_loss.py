@@ -255,7 +255,6 @@ class SubclassedNLL(nn.NLLLoss):
 @pytest.mark.parametrize("fused, general", [
     (nn.CrossEntropyLoss(), SubclassedCrossEntropy()),
     (nn.NLLLoss(), SubclassedNLL()),
-    (nn.CrossEntropyLoss(ignore_index=1), SubclassedCrossEntropy(ignore_index=1)),
 ])
 @pytest.mark.parametrize("class_weight", [None, [0.5, 2.0, 0.0, 3.0]])
 def test_fused_kernel_path_equals_the_general_path(fused, general, reduction, class_weight):
@@ -269,6 +268,46 @@ def test_fused_kernel_path_equals_the_general_path(fused, general, reduction, cl
     (fused_loss, fused_grad), (general_loss, general_grad) = results
     torch.testing.assert_close(fused_loss, general_loss)
     torch.testing.assert_close(fused_grad, general_grad)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "weighted_mean"])
+def test_cross_entropy_with_onehot_targets_takes_the_general_path(reduction):
+    logits, y = make_batch(n=10, n_classes=3, seed=5)
+    weights = torch.tensor([1.0, 3.0, 0.5])
+    loss = ClassWeightedLoss(nn.CrossEntropyLoss(), weights, reduction=reduction,
+                             target_format="onehot")(logits, y)
+    per_sample = nn.CrossEntropyLoss(reduction="none")(logits, y)
+    divisor = weights[y].sum() if reduction == "weighted_mean" else len(y)
+    torch.testing.assert_close(loss, (weights[y] * per_sample).sum() / divisor)
+
+
+def test_ignore_index_is_refused_with_the_weight_that_does_it():
+    with pytest.raises(ValueError, match="class weight of 0"):
+        ClassWeightedLoss(nn.CrossEntropyLoss(ignore_index=0))
+
+
+@pytest.mark.parametrize("bad, index", [(5, "5"), (-1, "-1"), (-100, "-100")])
+def test_targets_outside_the_classes_are_a_value_error(bad, index):
+    logits, y = make_batch(n=6, n_classes=3)
+    y[2] = bad
+    for criterion in (nn.CrossEntropyLoss(), nn.L1Loss()):
+        with pytest.raises(ValueError, match=f"class index {index}.*0 to 2"):
+            ClassWeightedLoss(criterion)(logits, y)
+    with pytest.raises(ValueError, match="0 to 1"):
+        ClassWeightedLoss(nn.BCEWithLogitsLoss())(logits[:, 0], torch.tensor([0, 1, 2, 0, 1, 0]))
+
+
+@pytest.mark.parametrize("sample_weight, match", [
+    (np.array([1.0, -1.0, 1.0, 1.0, 1.0, 1.0]), "non-negative"),
+    (np.array([1.0, np.nan, 1.0, 1.0, 1.0, 1.0]), "finite"),
+    (np.array([1.0, np.inf, 1.0, 1.0, 1.0, 1.0]), "finite"),
+    (np.ones((2, 3)), r"shape \(2, 3\)"),
+    (np.ones(5), r"shape \(5,\)"),
+])
+def test_bad_sample_weights_are_a_value_error(sample_weight, match):
+    logits, y = make_batch(n=6, n_classes=3)
+    with pytest.raises(ValueError, match=match):
+        ClassWeightedLoss(nn.L1Loss(), reduction="weighted_mean")(logits, y, sample_weight)
 
 
 def test_label_smoothing_is_weighted_per_sample_not_per_class():
