@@ -6,6 +6,8 @@ weights-only loader, so a checkpoint file cannot run code when it is loaded.
 
 import json
 import os
+import re
+import tempfile
 from pathlib import Path
 
 import joblib
@@ -14,10 +16,10 @@ import torch
 from skorch.callbacks import Callback
 from skorch.history import History
 
-__all__ = ["CHECKPOINT_NAME", "EpochCheckpoint", "training_fingerprint", "load_checkpoint",
-           "restore_checkpoint", "remove_checkpoint"]
+__all__ = ["CHECKPOINT_PREFIX", "checkpoint_path", "EpochCheckpoint", "training_fingerprint",
+           "load_checkpoint", "restore_checkpoint", "remove_checkpoint"]
 
-CHECKPOINT_NAME = "sktorchcw_checkpoint.pt"
+CHECKPOINT_PREFIX = "sktorchcw_checkpoint-"
 _FORMAT = "sktorchcw-checkpoint"
 # Parameters that do not change what is learned, so a fit may resume with other values.
 _NOT_FINGERPRINTED = ("callbacks", "verbose", "progress_bar", "checkpoint_dir", "max_epochs",
@@ -32,10 +34,39 @@ def training_fingerprint(estimator, sequences, y_encoded, sample_weight):
         if key not in _NOT_FINGERPRINTED
     }
     data = (sequences.values, sequences.lengths, y_encoded, sample_weight, estimator.classes_)
+    return joblib.hash(([(key, _hashable(value)) for key, value in sorted(params.items())], data))
+
+
+def _hashable(value):
+    """The value itself, or for one that cannot be pickled (a lambda, a local function) a
+    description that is the same in every process: its code, never its memory address."""
     try:
-        return joblib.hash((sorted(params.items()), data))
-    except Exception:  # an unpicklable parameter, e.g. a lambda: fall back to its repr
-        return joblib.hash((repr(sorted(params.items())), data))
+        joblib.hash(value)
+        return value
+    except Exception:
+        code = getattr(value, "__code__", None)
+        if code is not None:
+            return ("function", value.__module__, value.__qualname__, code.co_code,
+                    repr(code.co_consts))
+        return re.sub(r" at 0x[0-9a-fA-F]+", "", repr(value))
+
+
+def checkpoint_path(folder, fingerprint):
+    """The checkpoint file of one training configuration in ``folder``.
+
+    Named after the fingerprint, so fits of other parameters or data (the folds and
+    candidates of a parallel search) sharing the folder never touch each other's file.
+    """
+    return Path(folder) / f"{CHECKPOINT_PREFIX}{fingerprint}.pt"
+
+
+def check_checkpoint_dir(folder):
+    """A ValueError, before any training, when ``folder`` exists and is not a folder."""
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise ValueError(
+            f"checkpoint_dir={os.fspath(folder)!r} is a file, not a folder; give a folder "
+            "(it is created when missing)."
+        )
 
 
 class EpochCheckpoint(Callback):
@@ -56,15 +87,24 @@ class EpochCheckpoint(Callback):
             "torch_rng": torch.get_rng_state(),
         }
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        partial = self.path.with_name(self.path.name + ".partial")
-        torch.save(state, partial)
-        # A process killed mid-write leaves the previous checkpoint intact.
-        os.replace(partial, self.path)
+        # Written to a file of its own, then renamed: a process killed mid-write leaves the
+        # previous checkpoint intact, and concurrent writers never share a partial file.
+        handle, partial = tempfile.mkstemp(
+            dir=self.path.parent, prefix=self.path.name + ".", suffix=".partial"
+        )
+        try:
+            with os.fdopen(handle, "wb") as file:
+                torch.save(state, file)
+            os.replace(partial, self.path)
+        except BaseException:
+            Path(partial).unlink(missing_ok=True)
+            raise
 
 
 def load_checkpoint(folder, fingerprint):
-    """The checkpoint in ``folder`` if there is one, checked against ``fingerprint``."""
-    path = Path(folder) / CHECKPOINT_NAME
+    """The checkpoint of this training configuration in ``folder``, if there is one."""
+    check_checkpoint_dir(folder)
+    path = checkpoint_path(folder, fingerprint)
     if not path.exists():
         return None
     try:
@@ -77,7 +117,7 @@ def load_checkpoint(folder, fingerprint):
     if not isinstance(state, dict) or state.get("format") != _FORMAT:
         raise ValueError(f"{path} is not an sktorchcw checkpoint; delete it or use another "
                          "checkpoint_dir.")
-    if state["fingerprint"] != fingerprint:
+    if state.get("fingerprint") != fingerprint:
         raise ValueError(
             f"{path} was written by a fit with other parameters or data, so it cannot be "
             "resumed here. Delete it to start afresh, or choose another checkpoint_dir."
@@ -93,9 +133,9 @@ def restore_checkpoint(net, state):
     torch.set_rng_state(state["torch_rng"])
 
 
-def remove_checkpoint(folder):
-    path = Path(folder) / CHECKPOINT_NAME
-    path.unlink(missing_ok=True)
+def remove_checkpoint(folder, fingerprint):
+    """Delete this configuration's checkpoint, never another fit's."""
+    checkpoint_path(folder, fingerprint).unlink(missing_ok=True)
 
 
 def _json_number(value):

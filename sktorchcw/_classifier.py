@@ -18,8 +18,8 @@ from torch import nn
 
 from ._batching import SequenceDataset, SliceBatches
 from ._checkpoint import (
-    CHECKPOINT_NAME,
     EpochCheckpoint,
+    checkpoint_path,
     load_checkpoint,
     remove_checkpoint,
     restore_checkpoint,
@@ -125,11 +125,15 @@ class LSTMBlinkClassifier(ClassifierMixin, BaseEstimator):
         never in logs, notebooks' captured output or CI.
     checkpoint_dir : None, str or path, default=None
         Folder for a checkpoint written after every epoch (weights, optimizer state,
-        history, random state; read back with torch's weights-only loader). A fit
-        that finds a checkpoint of the same parameters and data there resumes from
-        it and ends with ``max_epochs`` epochs in all, exactly as if never stopped;
-        a checkpoint of another fit is a ValueError. The checkpoint is deleted when
-        a fit completes. Ctrl-C (KeyboardInterrupt) ends training with a warning and
+        history, random state; read back with torch's weights-only loader), one file
+        per training configuration, named after a hash of the parameters and data. A
+        fit that finds the checkpoint of its own parameters and data there resumes
+        from it and ends with ``max_epochs`` epochs in all, exactly as if never
+        stopped (with an int ``random_state``, a seeded ``train_split`` and callbacks
+        that keep no state, such as EarlyStopping's counters or an LRScheduler's
+        step, which are not saved); other fits' checkpoints are left alone, so the
+        fits of a parallel search may share the folder. The checkpoint is deleted when
+        its fit completes. Ctrl-C (KeyboardInterrupt) ends training with a warning and
         keeps the model of the last finished epoch.
     **kwargs
         Routed parameters: ``module__bias``, ``module__proj_size`` (of
@@ -364,20 +368,21 @@ n_features), DataFrame, or list of (n_timesteps_i, n_features) arrays
         )
         self.device_ = resolve_device(self.device)
         criterion = self._build_criterion()
-        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         checkpoint, fingerprint = None, None
         if self.checkpoint_dir is not None:
+            # Before the seed is drawn, which advances a RandomState given as random_state.
             fingerprint = training_fingerprint(self, sequences, y_encoded, sample_weight)
             checkpoint = load_checkpoint(self.checkpoint_dir, fingerprint)
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         done = checkpoint["epochs"] if checkpoint else 0
         scaling = _feature_scaling(sequences) if self.standardize else (None, None)
         net = self._build_net(criterion, sequences.n_features, scaling, seed, done, fingerprint)
         dataset = SequenceDataset(sequences.values, sequences.lengths, y_encoded, sample_weight)
-        self._train(net, dataset, y_encoded, seed, checkpoint)
+        self._train(net, dataset, y_encoded, seed, checkpoint, fingerprint)
         self.net_ = net
         return self
 
-    def _train(self, net, dataset, y_encoded, seed, checkpoint):
+    def _train(self, net, dataset, y_encoded, seed, checkpoint, fingerprint):
         with seeded_torch(seed, self.device_):
             net.initialize()
             if checkpoint is not None:
@@ -393,7 +398,7 @@ n_features), DataFrame, or list of (n_timesteps_i, n_features) arrays
                 stacklevel=3,
             )
         elif self.checkpoint_dir is not None:
-            remove_checkpoint(self.checkpoint_dir)
+            remove_checkpoint(self.checkpoint_dir, fingerprint)
 
     def _forget_fit(self):
         """Drop every fitted attribute, so a failed fit never looks fitted."""
@@ -453,8 +458,9 @@ n_features), DataFrame, or list of (n_timesteps_i, n_features) arrays
             module=LSTMLogits,
             module__n_features=n_features,
             module__n_outputs=self._n_outputs(),
-            module__hidden_size=self.hidden_size,
-            module__num_layers=self.num_layers,
+            # int(): nn.LSTM refuses numpy integers, which the parameter checks accept.
+            module__hidden_size=int(self.hidden_size),
+            module__num_layers=int(self.num_layers),
             module__bidirectional=self.bidirectional,
             module__dropout=self.dropout,
             module__input_mean=mean,
@@ -462,8 +468,8 @@ n_features), DataFrame, or list of (n_timesteps_i, n_features) arrays
             criterion=criterion,
             optimizer=self.optimizer,
             lr=self.lr,
-            max_epochs=max(self.max_epochs - epochs_done, 0),
-            batch_size=self.batch_size,
+            max_epochs=max(int(self.max_epochs) - epochs_done, 0),
+            batch_size=int(self.batch_size),
             iterator_train=iterator_train,
             iterator_valid=iterator_valid,
             train_split=self.train_split,
@@ -486,7 +492,7 @@ n_features), DataFrame, or list of (n_timesteps_i, n_features) arrays
         if self._shows_progress_bar():
             callbacks.append(("progress_bar", ProgressBar()))
         if self.checkpoint_dir is not None:
-            path = os.path.join(self.checkpoint_dir, CHECKPOINT_NAME)
+            path = checkpoint_path(self.checkpoint_dir, fingerprint)
             callbacks.append(("checkpoint", EpochCheckpoint(path, fingerprint)))
         return callbacks
 
@@ -534,10 +540,11 @@ n_features), DataFrame, or list of (n_timesteps_i, n_features) arrays
 
         The weights are stored for torch's weights-only loader, the parameters,
         classes, fitted class weights and history as JSON, with a checksum. Read it
-        back with :func:`sktorchcw.load`. ``callbacks``, ``train_split`` and the
-        iterators are training-time only and not stored (a warning says so when
-        set). Use pickle or joblib instead for scikit-learn workflows with files
-        you trust; use ``save`` for files that cross a trust boundary.
+        back with :func:`sktorchcw.load`. ``callbacks``, ``train_split``, the
+        iterators, ``checkpoint_dir`` and their routed parameters are training-time
+        only and not stored (a warning says so when set). Use pickle or joblib
+        instead for scikit-learn workflows with files you trust; use ``save`` for
+        files that cross a trust boundary.
 
         Parameters
         ----------

@@ -1,5 +1,6 @@
 """The demo: the blog's experiment on generated blinks, with and without class weights."""
 
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -133,6 +134,7 @@ def run_demo(
         raise ValueError(f"criterion={criterion!r} is not one of {sorted(CRITERIA)}.")
     if output is not None:
         _require_matplotlib()
+        _check_output_folder(Path(output))
     X_train, y_train = make_blink_dataset(
         samples, seq_len=seq_len, prevalence=prevalence, random_state=seed
     )
@@ -191,6 +193,15 @@ def _require_matplotlib():
             "The demo draws its learning curves with matplotlib: pip install 'sktorchcw[plot]' "
             "(or pass output=None / run without a figure)."
         ) from None
+
+
+def _check_output_folder(folder):
+    """Make the output folder now, so a bad --output fails before minutes of training."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ValueError(f"output={os.fspath(folder)!r} cannot be used as a folder for the "
+                         f"figure: {error.strerror}.") from None
 
 
 def _save_figure(models, folder, threshold):

@@ -113,6 +113,18 @@ class SequenceNet(NeuralNet):
             ):
                 module.train(training)
 
+    def on_train_begin(self, net, **kwargs):
+        self._keep_finished_epoch()
+
+    def on_epoch_end(self, net, **kwargs):
+        self._keep_finished_epoch()
+
+    def _keep_finished_epoch(self):
+        """Remember the weights and history length of the last finished epoch."""
+        state = self.module_.state_dict()
+        weights = {name: value.detach().clone() for name, value in state.items()}
+        self._finished_epoch = (len(self.history), weights)
+
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
         self.interrupted_ = False
         # Decided once per fit: inspecting the optimizers and callbacks every batch would
@@ -121,11 +133,17 @@ class SequenceNet(NeuralNet):
         try:
             return super().fit_loop(X, y, epochs=epochs, **fit_params)
         except KeyboardInterrupt:
-            # skorch ends training quietly on Ctrl-C; remember it so the estimator can say so.
+            # skorch ends training quietly on Ctrl-C; remember it so the estimator can say
+            # so, and go back to the last finished epoch: batches of an unfinished one
+            # must not be half in the weights.
             self.interrupted_ = True
+            epochs_done, weights = self._finished_epoch
+            self.module_.load_state_dict(weights)
+            del self.history[epochs_done:]
             raise
         finally:
             del self._plain_step
+            self.__dict__.pop("_finished_epoch", None)
 
     def predict(self, X):
         """Class indices (not labels) of the highest probability."""

@@ -29,9 +29,22 @@ __all__ = ["save_model", "load_model", "FORMAT", "FORMAT_VERSION"]
 
 FORMAT = "sktorchcw-model"
 FORMAT_VERSION = 1
-_TRAINING_ONLY = ("callbacks", "train_split", "iterator_train", "iterator_valid")
+# Not stored: they matter for training only (and the first four may hold code).
+_TRAINING_ONLY = ("callbacks", "train_split", "iterator_train", "iterator_valid",
+                  "checkpoint_dir")
 _CALLABLE_PARAMS = ("criterion", "optimizer")
-_SAFE_MODULE_PREFIXES = ("torch.", "sktorchcw.")
+# Where a stored criterion or optimizer may come from, checked before anything is imported.
+_CALLABLE_MODULES = {
+    "criterion": ("torch.nn.modules.loss", "torch.nn.functional", "sktorchcw._loss"),
+    "optimizer": ("torch.optim",),
+}
+_TENSOR_DTYPES = (torch.float32, torch.float64, torch.float16, torch.int64, torch.int32,
+                  torch.int16, torch.int8, torch.uint8, torch.bool)
+_METADATA_TYPES: dict[str, type | tuple[type, ...]] = {
+    "params": dict, "classes": dict, "class_weight": list, "n_features_in": int,
+    "feature_names_in": (list, type(None)), "input_layout": str, "n_features": int,
+    "device": str, "history": list,
+}
 
 
 def save_model(estimator, path):
@@ -51,9 +64,24 @@ def load_model(path, device=None):
     """Read a file written by :func:`save_model`; see :func:`sktorchcw.load`."""
     payload = _read_payload(path)
     metadata = _check_metadata(path, payload["metadata"])
+    try:
+        return _estimator_from(path, metadata, payload["state_dict"], device)
+    except (KeyError, TypeError, AttributeError, IndexError, OverflowError,
+            RuntimeError) as error:
+        # The checksum held, so the file was written this way: by another program, or
+        # edited with the checksum recomputed. Say so instead of failing somewhere inside.
+        raise ValueError(
+            f"{path} holds metadata this sktorchcw cannot use ({type(error).__name__}: "
+            f"{error}); it was not written by LSTMBlinkClassifier.save, or was edited."
+        ) from None
+
+
+def _estimator_from(path, metadata, state_dict, device):
     from ._classifier import LSTMBlinkClassifier
 
     estimator = LSTMBlinkClassifier(**_params_from_json(path, metadata["params"]))
+    estimator._validate_params()
+    estimator._check_routed_params()
     estimator.classes_ = _array_from_json(metadata["classes"])
     estimator.class_weight_ = np.asarray(metadata["class_weight"], dtype=np.float64)
     estimator.n_features_in_ = metadata["n_features_in"]
@@ -64,9 +92,12 @@ def load_model(path, device=None):
     net = estimator._build_net(
         estimator._build_criterion(), metadata["n_features"], (None, None), seed=0
     )
+    # Compared on the meta device (no memory) first, so that parameters describing a
+    # huge network never allocate it.
+    _check_weight_shapes(path, net, state_dict)
     with seeded_torch(0, estimator.device_):  # the weights are replaced; keep global RNG
         net.initialize()
-    _load_weights(path, net.module_, payload["state_dict"])
+    _load_weights(path, net.module_, state_dict)
     net.history_ = History(metadata["history"])
     estimator.net_ = net
     return estimator
@@ -95,13 +126,13 @@ def _metadata(estimator):
 def _params_to_json(estimator):
     params = {}
     for name, value in estimator.get_params(deep=False).items():
-        if name in _TRAINING_ONLY:
+        if name.partition("__")[0] in _TRAINING_ONLY:
             if value is not None:
                 warnings.warn(
-                    f"{name} is not saved (it matters for training only and may hold code); "
-                    f"the loaded model has {name}=None.",
+                    f"{name} is not saved (it matters for training only); the loaded model "
+                    f"has {'no ' + name if '__' in name else name + '=None'}.",
                     UserWarning,
-                    stacklevel=3,
+                    stacklevel=5,  # the caller of LSTMBlinkClassifier.save
                 )
             continue
         params[name] = _param_to_json(name, value)
@@ -117,11 +148,9 @@ def _param_to_json(name, value):
         return {"array": [float(weight) for weight in np.asarray(value)]}
     if name == "device" and isinstance(value, torch.device):
         return str(value)
-    if name == "checkpoint_dir" and value is not None:
-        return os.fspath(value)
     if name == "random_state" and isinstance(value, np.random.RandomState):
         warnings.warn("random_state, a RandomState instance, is saved as None.", UserWarning,
-                      stacklevel=4)
+                      stacklevel=6)  # the caller of LSTMBlinkClassifier.save
         return None
     try:
         return json.loads(json.dumps(value, default=_plain))
@@ -135,17 +164,49 @@ def _param_to_json(name, value):
 def _callable_name(name, value):
     module = getattr(value, "__module__", "") or ""
     qualname = getattr(value, "__qualname__", "")
-    allowed = inspect.isclass(value) or inspect.isfunction(value) or inspect.isbuiltin(value)
-    if not allowed or not module.startswith(_SAFE_MODULE_PREFIXES) or "<" in qualname:
+    if not (_from_allowed_module(name, module) and "<" not in qualname
+            and _is_allowed_callable(name, value)):
         raise ValueError(
-            f"save() stores {name} by name and accepts only classes or functions from torch "
-            f"or sktorchcw; got {value!r}. Pass the class with its arguments as "
-            f"{name}__*=..., or use pickle/joblib (only for files you trust)."
+            f"save() stores {name} by name and accepts only torch's own "
+            f"{'losses (classes or functions)' if name == 'criterion' else 'optimizers'}; "
+            f"got {value!r}. Pass the class with its arguments as {name}__*=..., or use "
+            "pickle/joblib (only for files you trust)."
         )
     return f"{module}:{qualname}"
 
 
+def _from_allowed_module(name, module_name):
+    return any(module_name == allowed or module_name.startswith(allowed + ".")
+               for allowed in _CALLABLE_MODULES[name])
+
+
+def _is_allowed_callable(name, value):
+    """A torch optimizer class, or a loss: an nn.Module class or a functional loss."""
+    if name == "optimizer":
+        return inspect.isclass(value) and issubclass(value, torch.optim.Optimizer)
+    if inspect.isclass(value):
+        return issubclass(value, torch.nn.Module)
+    functional = vars(torch.nn.functional)
+    own_name = getattr(value, "__name__", "")
+    return functional.get(own_name) is value and (
+        own_name.endswith("_loss") or value in _functional_losses()
+    )
+
+
+def _functional_losses():
+    from ._loss import _KNOWN_FORMATS
+
+    return [known for known in _KNOWN_FORMATS if not inspect.isclass(known)]
+
+
 def _params_from_json(path, params):
+    from ._classifier import LSTMBlinkClassifier, _is_routed
+
+    known = set(LSTMBlinkClassifier._get_param_names())
+    unknown = sorted(name for name in params if name not in known and not _is_routed(name))
+    if unknown:
+        raise ValueError(f"{path} names parameters LSTMBlinkClassifier does not have: "
+                         f"{unknown}; refused.")
     decoded = {}
     for name, value in params.items():
         if isinstance(value, dict) and "callable" in value:
@@ -159,9 +220,12 @@ def _params_from_json(path, params):
 
 
 def _resolve_callable(path, name, reference):
+    if name not in _CALLABLE_PARAMS:
+        raise ValueError(f"{path}: parameter {name} cannot be a stored callable; refused.")
     module_name, _, qualname = str(reference).partition(":")
-    if not module_name.startswith(_SAFE_MODULE_PREFIXES):
-        raise ValueError(f"{path}: {name} {reference!r} is not from torch or sktorchcw; refused.")
+    if not _from_allowed_module(name, module_name):
+        raise ValueError(f"{path}: {name} {reference!r} is not one of torch's own "
+                         f"{'losses' if name == 'criterion' else 'optimizers'}; refused.")
     try:
         value = importlib.import_module(module_name)
         for part in qualname.split("."):
@@ -169,10 +233,7 @@ def _resolve_callable(path, name, reference):
     except (ImportError, AttributeError):
         raise ValueError(f"{path}: {name} {reference!r} does not exist in this "
                          "installation.") from None
-    expected = {"criterion": (torch.nn.Module,), "optimizer": (torch.optim.Optimizer,)}[name]
-    is_loss_class = inspect.isclass(value) and issubclass(value, expected)
-    is_functional = name == "criterion" and value in vars(torch.nn.functional).values()
-    if not (is_loss_class or is_functional):
+    if not _is_allowed_callable(name, value):
         raise ValueError(f"{path}: {name} {reference!r} is not a torch "
                          f"{'loss' if name == 'criterion' else 'optimizer'}; refused.")
     return value
@@ -198,12 +259,21 @@ def _read_payload(path):
     expected = {"metadata": str, "state_dict": dict, "sha256": str}
     if not isinstance(payload, dict) or set(payload) != set(expected) or not all(
         isinstance(payload[key], kind) for key, kind in expected.items()
-    ):
+    ) or not _plain_tensors(payload["state_dict"]):
         raise ValueError(f"{path} is not a model file written by LSTMBlinkClassifier.save.")
     if _digest(payload["metadata"], payload["state_dict"]) != payload["sha256"]:
         raise ValueError(f"{path} was changed or damaged after it was saved (its checksum "
                          "does not match); refused.")
     return payload
+
+
+def _plain_tensors(state_dict):
+    """Only named, dense tensors of the dtypes a model has: nothing else is hashed."""
+    return all(
+        isinstance(name, str) and isinstance(tensor, torch.Tensor)
+        and tensor.layout == torch.strided and tensor.dtype in _TENSOR_DTYPES
+        for name, tensor in state_dict.items()
+    )
 
 
 def _check_metadata(path, text):
@@ -214,20 +284,50 @@ def _check_metadata(path, text):
     if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
         raise ValueError(f"{path} is not a model file written by LSTMBlinkClassifier.save.")
     version = metadata.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if type(version) is int and version > FORMAT_VERSION:
         raise ValueError(
-            f"{path} uses model file format {version!r}, newer than this sktorchcw "
+            f"{path} uses model file format {version}, newer than this sktorchcw "
             f"(format {FORMAT_VERSION}) reads; upgrade sktorchcw."
         )
+    if type(version) is not int or version != FORMAT_VERSION:
+        raise ValueError(f"{path} has an unknown model file format version {version!r}.")
+    wrong = sorted(key for key, kind in _METADATA_TYPES.items()
+                   if not isinstance(metadata.get(key, ...), kind)
+                   or isinstance(metadata.get(key), bool))
+    if wrong:
+        raise ValueError(f"{path} has missing or malformed metadata entries {wrong}; it was "
+                         "not written by LSTMBlinkClassifier.save, or was edited.")
+    if metadata["n_features"] < 1 or metadata["n_features_in"] < 1:
+        raise ValueError(f"{path} describes a model with no input features; refused.")
     return metadata
+
+
+def _check_weight_shapes(path, net, state_dict):
+    with torch.device("meta"):
+        module = net.module(**net.get_params_for("module"))
+    expected = {name: tuple(tensor.shape) for name, tensor in module.state_dict().items()}
+    found = {name: tuple(tensor.shape) for name, tensor in state_dict.items()}
+    if expected != found:
+        differences = sorted(
+            f"{name}: {found.get(name, 'missing')} where the parameters give "
+            f"{expected.get(name, 'nothing')}"
+            for name in set(expected) | set(found) if expected.get(name) != found.get(name)
+        )
+        raise ValueError(f"{path} holds weights that do not fit the model its parameters "
+                         f"describe: {'; '.join(differences[:3])}.")
+    if not all(torch.isfinite(tensor).all() for tensor in state_dict.values()
+               if tensor.is_floating_point()):
+        raise ValueError(f"{path} holds NaN or infinite weights; refused, as such a model "
+                         "predicts nothing useful.")
 
 
 def _load_weights(path, module, state_dict):
     try:
         module.load_state_dict(state_dict, strict=True)
     except RuntimeError as error:
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
         raise ValueError(f"{path} holds weights that do not fit the model its parameters "
-                         f"describe: {str(error).splitlines()[0]}") from None
+                         f"describe: {' '.join(lines[:3])}") from None
 
 
 def _target_device(device_param, requested, saved):
@@ -237,7 +337,7 @@ def _target_device(device_param, requested, saved):
         return resolve_device(device_param)
     except ValueError:
         warnings.warn(f"The model was saved on {saved}, which is not available here; it is "
-                      "loaded on the CPU.", UserWarning, stacklevel=3)
+                      "loaded on the CPU.", UserWarning, stacklevel=5)  # sktorchcw.load's caller
         return "cpu"
 
 
@@ -245,8 +345,6 @@ def _digest(metadata, state_dict):
     digest = hashlib.sha256(metadata.encode())
     for name in sorted(state_dict):
         tensor = state_dict[name]
-        if not isinstance(tensor, torch.Tensor):
-            return ""
         digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()

@@ -500,6 +500,14 @@ def _check_frames(frames, feature_cols, label_col, group_col, order_col):
             f"feature column(s) {not_finite} hold NaN or infinite values; fill or drop "
             "those frames first (e.g. frames.interpolate() or frames.dropna())."
         )
+    float32_max = np.finfo(np.float32).max
+    too_large = [name for name in feature_cols
+                 if (np.abs(frames[name].to_numpy(dtype=np.float64)) > float32_max).any()]
+    if too_large:
+        raise ValueError(
+            f"feature column(s) {too_large} hold values beyond float32's range "
+            f"(+-{float32_max:.3g}), which the windows are made of; rescale them first."
+        )
     roles = [("label_col", label_col), ("group_col", group_col), ("order_col", order_col)]
     for role, name in roles:
         if name is not None and frames[name].isna().any():

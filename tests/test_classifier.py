@@ -328,3 +328,10 @@ def test_training_batches_come_from_gpu_resident_data(blinks):
     X, y = blinks
     clf = fast_classifier(device="cuda", callbacks=[("devices", BatchDevices())]).fit(X, y)
     assert dict(clf.net_.callbacks_)["devices"].devices == {"cuda"}
+
+
+def test_numpy_integer_parameters_work(blinks):
+    X, y = blinks
+    clf = fast_classifier(hidden_size=np.int64(4), num_layers=np.int32(1),
+                          max_epochs=np.int64(2), batch_size=np.int64(32)).fit(X, y)
+    assert len(clf.history_) == 2 and clf.module_.lstm.hidden_size == 4

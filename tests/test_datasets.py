@@ -397,6 +397,13 @@ def test_nan_feature_names_its_column():
         windows_of(frames, window=2, feature_cols=["x", "x2"])
 
 
+def test_features_beyond_float32_are_rejected_not_turned_into_inf():
+    frames = tiny_frames().astype({"x2": float})
+    frames.loc[3, "x2"] = 1e300
+    with pytest.raises(ValueError, match=r"\['x2'\] hold values beyond float32"):
+        windows_of(frames, window=2, feature_cols=["x", "x2"])
+
+
 def test_nan_label_is_rejected():
     frames = tiny_frames().astype({"label": float})
     frames.loc[0, "label"] = np.nan

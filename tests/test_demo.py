@@ -50,6 +50,19 @@ def test_bad_option_is_a_clear_error(capsys):
         main(["demo", "--epochs", "0"])
 
 
+def test_an_output_that_is_a_file_fails_before_training(tmp_path, capsys, monkeypatch):
+    import sktorchcw._demo
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("training started despite a bad --output")
+
+    monkeypatch.setattr(sktorchcw._demo, "make_blink_dataset", refuse)
+    a_file = tmp_path / "a_file"
+    a_file.write_text("")
+    assert main(["demo", *TINY, "--output", str(a_file)]) == 2
+    assert "cannot be used as a folder" in capsys.readouterr().err
+
+
 def test_python_dash_m_runs_the_demo(tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "sktorchcw", "demo", *TINY, "--output", str(tmp_path)],

@@ -158,6 +158,78 @@ def test_only_torch_losses_are_resolved_by_name(saved, reference):
         sktorchcw.load(path)
 
 
+@pytest.mark.parametrize("reference", [
+    "torch.nn.functional:torch",  # a module reachable from torch.nn.functional
+    "torch.nn.functional:handle_torch_function",  # a function there that is no loss
+    "torch.utils.benchmark:Timer",  # under torch, but not a loss module: never imported
+    "torch.optim:Adam",  # an optimizer is no criterion
+])
+def test_criterion_names_outside_torchs_losses_are_refused(saved, reference):
+    _, path, _, _ = saved
+    _rewrite(path, lambda metadata, _: metadata["params"].update(
+        criterion={"callable": reference}))
+    with pytest.raises(ValueError, match="refused"):
+        sktorchcw.load(path)
+
+
+def _set(key, value):
+    return lambda metadata, _: metadata.update({key: value})
+
+
+def _set_param(key, value):
+    return lambda metadata, _: metadata["params"].update({key: value})
+
+
+@pytest.mark.parametrize("change, match", [
+    (_set("params", [1]), "malformed metadata entries \\['params'\\]"),
+    (lambda metadata, _: metadata.pop("classes"), "malformed metadata entries \\['classes'\\]"),
+    (_set("classes", {"dtype": "zzz", "values": [0, 1]}), "cannot use"),
+    (_set("history", 5), "malformed"),
+    (_set("n_features", -3), "no input features"),
+    (_set("n_features", 10**30), "cannot use|do not fit"),
+    (_set("format_version", 1.0), "unknown model file format version"),
+    (_set("format_version", True), "unknown model file format version"),
+    (_set_param("evil", 1), "does not have: \\['evil'\\]"),
+    (_set_param("max_epochs", -5), "max_epochs"),
+    (_set_param("hidden_size", {"callable": "torch.nn.modules.loss:L1Loss"}), "hidden_size"),
+    (_set_param("optimizer", "torch.optim:SGD"), "optimizer"),
+], ids=["params-list", "no-classes", "bad-dtype", "history-int", "negative-features",
+        "huge-features", "version-float", "version-bool", "unknown-param", "negative-epochs",
+        "callable-hidden-size", "optimizer-string"])
+def test_forged_metadata_with_a_valid_checksum_is_a_clear_value_error(saved, change, match):
+    _, path, _, _ = saved
+    _rewrite(path, change)
+    with pytest.raises(ValueError, match=match):
+        sktorchcw.load(path)
+
+
+def test_parameters_describing_a_huge_network_are_refused_without_building_it(saved):
+    _, path, _, _ = saved
+    _rewrite(path, _set_param("hidden_size", 10**7))  # 10**14 weights if it were built
+    with pytest.raises(ValueError, match="do not fit"):
+        sktorchcw.load(path)
+
+
+def test_non_finite_weights_are_refused(saved):
+    _, path, _, _ = saved
+    _rewrite(path, lambda _, state: state["head.bias"].fill_(float("nan")))
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        sktorchcw.load(path)
+
+
+@pytest.mark.parametrize("state_dict", [
+    {"a": torch.zeros(2, dtype=torch.bfloat16)},
+    {1: torch.zeros(2), "a": torch.zeros(2)},
+    {"a": torch.zeros(2, 2).to_sparse()},
+    {"a": [1, 2]},
+], ids=["bfloat16", "int-key", "sparse", "list"])
+def test_archives_with_other_contents_are_not_model_files(tmp_path, state_dict):
+    path = tmp_path / "other"
+    torch.save({"metadata": "{}", "state_dict": state_dict, "sha256": ""}, path)
+    with pytest.raises(ValueError, match="not a model file"):
+        sktorchcw.load(path)
+
+
 def test_save_refuses_what_it_cannot_store_safely(blinks, tmp_path):
     X, y = blinks
     with pytest.raises(NotFittedError):
@@ -174,12 +246,20 @@ def test_save_refuses_what_it_cannot_store_safely(blinks, tmp_path):
 
 def test_training_only_parameters_are_dropped_with_a_warning(blinks, tmp_path):
     X, y = blinks
-    from skorch.callbacks import EpochTimer
+    from skorch.callbacks import EarlyStopping, EpochTimer
 
-    clf = fast_classifier(max_epochs=1, callbacks=[("timer2", EpochTimer())]).fit(X, y)
-    with pytest.warns(UserWarning, match="callbacks is not saved"):
+    clf = fast_classifier(max_epochs=1, callbacks=[("timer2", EpochTimer()),
+                                                   ("stop", EarlyStopping(monitor="train_loss"))],
+                          callbacks__stop__sink=print, checkpoint_dir=tmp_path / "ckpt").fit(X, y)
+    with pytest.warns(UserWarning) as record:
         clf.save(tmp_path / "m")
-    assert sktorchcw.load(tmp_path / "m").callbacks is None
+    messages = " ".join(str(warning.message) for warning in record)
+    for name in ("callbacks", "callbacks__stop__sink", "checkpoint_dir"):
+        assert f"{name} is not saved" in messages
+    assert {warning.filename for warning in record} == {__file__}  # points at the caller
+    loaded = sktorchcw.load(tmp_path / "m")
+    assert loaded.callbacks is None and loaded.checkpoint_dir is None
+    assert "callbacks__stop__sink" not in loaded.get_params()
 
 
 def test_requested_device(saved):
@@ -209,3 +289,15 @@ def test_model_saved_on_gpu_loads_on_a_cpu_only_machine(blinks, tmp_path):
                           env={**os.environ, "CUDA_VISIBLE_DEVICES": ""}, check=True)
     assert done.stdout.strip() == "cpu"
     np.testing.assert_allclose(np.load(tmp_path / "p.npy"), clf.predict_proba(X), atol=1e-5)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_a_model_for_an_absent_device_loads_on_the_cpu_with_a_warning_at_the_caller(saved):
+    clf, path, X, _ = saved
+    _rewrite(path, lambda metadata, _: (metadata["params"].update(device="cuda"),
+                                        metadata.update(device="cuda:0")))
+    with pytest.warns(UserWarning, match="saved on cuda:0") as record:
+        loaded = sktorchcw.load(path)
+    assert record[0].filename == __file__
+    assert loaded.device_ == "cpu"
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))

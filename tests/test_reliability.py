@@ -6,15 +6,17 @@ import sys
 import textwrap
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import cross_val_score
 from skorch.callbacks import Callback
 
 from sktorchcw import TrainingDivergedError
-from sktorchcw._checkpoint import CHECKPOINT_NAME
+from sktorchcw._checkpoint import CHECKPOINT_PREFIX
 
 from helpers import fast_classifier
 
@@ -65,17 +67,21 @@ class InterruptAt(Callback):
             raise KeyboardInterrupt
 
 
+def checkpoints_in(folder):
+    return sorted(Path(folder).glob(f"{CHECKPOINT_PREFIX}*.pt"))
+
+
 def test_ctrl_c_warns_and_a_second_fit_resumes_to_the_same_model(blinks, tmp_path):
     X, y = blinks
     params = dict(max_epochs=6, dropout=0.2, checkpoint_dir=tmp_path)
     reference = fast_classifier(**params).fit(X, y)
-    assert not (tmp_path / CHECKPOINT_NAME).exists(), "a completed fit removes its checkpoint"
+    assert not checkpoints_in(tmp_path), "a completed fit removes its checkpoint"
 
     interrupted = fast_classifier(callbacks=[InterruptAt(3)], **params)
     with pytest.warns(UserWarning, match="interrupted after 3 of 6 epochs"):
         interrupted.fit(X, y)
     assert len(interrupted.history_) == 3
-    assert (tmp_path / CHECKPOINT_NAME).exists()
+    assert len(checkpoints_in(tmp_path)) == 1
 
     resumed = fast_classifier(**params).fit(X, y)
     assert len(resumed.history_) == 6
@@ -83,22 +89,105 @@ def test_ctrl_c_warns_and_a_second_fit_resumes_to_the_same_model(blinks, tmp_pat
     np.testing.assert_allclose(resumed.predict_proba(X), reference.predict_proba(X), atol=1e-6)
 
 
-def test_a_checkpoint_of_another_fit_is_refused(blinks, tmp_path):
+def test_checkpoints_of_other_fits_in_the_folder_are_left_alone(blinks, tmp_path):
     X, y = blinks
+    params = dict(max_epochs=4, checkpoint_dir=tmp_path)
     with pytest.warns(UserWarning):
-        fast_classifier(max_epochs=4, checkpoint_dir=tmp_path,
-                        callbacks=[InterruptAt(2)]).fit(X, y)
-    with pytest.raises(ValueError, match="other parameters or data"):
-        fast_classifier(max_epochs=4, checkpoint_dir=tmp_path, lr=0.5).fit(X, y)
-    with pytest.raises(ValueError, match="other parameters or data"):
-        fast_classifier(max_epochs=4, checkpoint_dir=tmp_path).fit(X[:100], y[:100])
+        fast_classifier(callbacks=[InterruptAt(2)], **params).fit(X, y)
+    [first] = checkpoints_in(tmp_path)
+    other = fast_classifier(lr=0.5, **params).fit(X, y)  # other parameters: starts afresh
+    assert [row["epoch"] for row in other.history_] == [1, 2, 3, 4]
+    assert fast_classifier(**params).fit(X[:100], y[:100]).history_[0]["epoch"] == 1
+    assert checkpoints_in(tmp_path) == [first]
+    resumed = fast_classifier(**params).fit(X, y)
+    assert [row["epoch"] for row in resumed.history_] == [1, 2, 3, 4]
+    assert not checkpoints_in(tmp_path)
+
+
+def interrupted_checkpoint(X, y, folder):
+    with pytest.warns(UserWarning):
+        fast_classifier(max_epochs=4, checkpoint_dir=folder, callbacks=[InterruptAt(2)]).fit(X, y)
+    [path] = checkpoints_in(folder)
+    return path
 
 
 def test_a_corrupt_checkpoint_is_a_clear_error(blinks, tmp_path):
     X, y = blinks
-    (tmp_path / CHECKPOINT_NAME).write_bytes(b"not a checkpoint")
+    interrupted_checkpoint(X, y, tmp_path).write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="cannot be read as a checkpoint"):
-        fast_classifier(checkpoint_dir=tmp_path).fit(X, y)
+        fast_classifier(max_epochs=4, checkpoint_dir=tmp_path).fit(X, y)
+
+
+def test_a_checkpoint_renamed_to_another_fit_is_refused(blinks, tmp_path):
+    X, y = blinks
+    interrupted_checkpoint(X, y, tmp_path / "a")
+    interrupted_checkpoint(X[:100], y[:100], tmp_path / "b").rename(
+        checkpoints_in(tmp_path / "a")[0])
+    with pytest.raises(ValueError, match="other parameters or data"):
+        fast_classifier(max_epochs=4, checkpoint_dir=tmp_path / "a").fit(X, y)
+
+
+def test_checkpoint_dir_that_is_a_file_fails_before_training(blinks, tmp_path):
+    X, y = blinks
+    path = tmp_path / "a_file"
+    path.write_text("")
+    clf = fast_classifier(checkpoint_dir=path, callbacks=[InterruptAt(1)])
+    with pytest.raises(ValueError, match="is a file, not a folder"):
+        clf.fit(X, y)
+
+
+def test_parallel_cross_validation_can_share_a_checkpoint_folder(blinks, tmp_path):
+    X, y = blinks
+    shared = cross_val_score(fast_classifier(max_epochs=3, checkpoint_dir=tmp_path), X, y,
+                             cv=4, n_jobs=2, scoring="balanced_accuracy")
+    alone = cross_val_score(fast_classifier(max_epochs=3), X, y, cv=4,
+                            scoring="balanced_accuracy")
+    np.testing.assert_allclose(shared, alone)
+    assert not list(tmp_path.iterdir())
+
+
+class InterruptInBatch(Callback):
+    def __init__(self, epoch, batch):
+        self.epoch, self.batch = epoch, batch
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        if training and len(net.history) == self.epoch and (
+            len(net.history[-1]["batches"]) == self.batch
+        ):
+            raise KeyboardInterrupt
+
+
+def test_ctrl_c_in_the_middle_of_an_epoch_keeps_the_last_finished_one(blinks):
+    X, y = blinks
+    one_epoch = fast_classifier(max_epochs=1).fit(X, y)
+    interrupted = fast_classifier(max_epochs=4, callbacks=[InterruptInBatch(2, 3)])
+    with pytest.warns(UserWarning, match="interrupted after 1 of 4 epochs"):
+        interrupted.fit(X, y)
+    assert [row["epoch"] for row in interrupted.history_] == [1]
+    np.testing.assert_array_equal(interrupted.predict_proba(X), one_epoch.predict_proba(X))
+
+
+def test_resume_works_in_a_new_process_with_a_function_criterion(blinks, tmp_path):
+    """The fingerprint of an unpicklable parameter must not depend on memory addresses."""
+    X, y = blinks
+    np.savez(tmp_path / "data.npz", X=X, y=y)
+    script = textwrap.dedent("""
+        import sys
+        import numpy as np
+        sys.path.insert(0, {tests!r})
+        from helpers import fast_classifier
+        from sktorchcw._checkpoint import training_fingerprint
+        from sktorchcw._data import check_fit_input
+        data = np.load({data!r})
+        clf = fast_classifier(criterion=lambda p, t: (p - t).abs(),
+                              criterion__input_format="probabilities",
+                              criterion__target_format="onehot")
+        sequences, clf.classes_, y_encoded = check_fit_input(clf, data["X"], data["y"])
+        print(training_fingerprint(clf, sequences, y_encoded, None))
+    """).format(tests=os.path.dirname(__file__), data=str(tmp_path / "data.npz"))
+    prints = [subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                             check=True).stdout for _ in range(2)]
+    assert prints[0] == prints[1] and len(prints[0].strip()) == 32
 
 
 TRAIN_SLOWLY = textwrap.dedent("""
@@ -141,15 +230,15 @@ def test_a_killed_training_process_resumes_from_its_last_checkpoint(blinks, tmp_
     assert len(resumed.history_) == 40
     reference = fast_classifier(max_epochs=40).fit(X, y)
     np.testing.assert_allclose(resumed.predict_proba(X), reference.predict_proba(X), atol=1e-5)
-    assert not (folder / CHECKPOINT_NAME).exists()
+    assert not checkpoints_in(folder)
 
 
 def _epochs_in(folder):
-    path = folder / CHECKPOINT_NAME
-    if not path.exists():
+    paths = checkpoints_in(folder) if folder.exists() else []
+    if not paths:
         return 0
     try:
-        return torch.load(path, weights_only=True)["epochs"]
+        return torch.load(paths[0], weights_only=True)["epochs"]
     except Exception:  # being replaced right now
         return 0
 
