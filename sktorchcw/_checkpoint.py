@@ -70,7 +70,8 @@ def check_checkpoint_dir(folder):
 
 
 class EpochCheckpoint(Callback):
-    """After every epoch, write the weights, optimizer state, history and random state."""
+    """After every epoch, write the weights, optimizer state, history and random state
+    (the CPU's, and the GPU's when training on CUDA)."""
 
     def __init__(self, path, fingerprint):
         self.path = Path(path)
@@ -86,6 +87,8 @@ class EpochCheckpoint(Callback):
             "history": json.dumps(net.history.to_list(), default=_json_number),
             "torch_rng": torch.get_rng_state(),
         }
+        if torch.device(net.device).type == "cuda":  # dropout on a GPU draws from its own
+            state["cuda_rng"] = torch.cuda.get_rng_state(net.device)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # Written to a file of its own, then renamed: a process killed mid-write leaves the
         # previous checkpoint intact, and concurrent writers never share a partial file.
@@ -131,6 +134,8 @@ def restore_checkpoint(net, state):
     net.optimizer_.load_state_dict(state["optimizer"])
     net.history_ = History(json.loads(state["history"]))
     torch.set_rng_state(state["torch_rng"])
+    if "cuda_rng" in state and torch.device(net.device).type == "cuda":
+        torch.cuda.set_rng_state(state["cuda_rng"], net.device)
 
 
 def remove_checkpoint(folder, fingerprint):

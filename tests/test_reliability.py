@@ -89,6 +89,20 @@ def test_ctrl_c_warns_and_a_second_fit_resumes_to_the_same_model(blinks, tmp_pat
     np.testing.assert_allclose(resumed.predict_proba(X), reference.predict_proba(X), atol=1e-6)
 
 
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_resume_on_a_gpu_continues_dropout_as_an_uninterrupted_fit(blinks, tmp_path):
+    X, y = blinks
+    # One layer: the dropout before the output layer draws from the CUDA generator. (cuDNN's
+    # dropout between LSTM layers keeps a state of its own, which is not checkpointed.)
+    params = dict(max_epochs=5, dropout=0.3, device="cuda", checkpoint_dir=tmp_path)
+    reference = fast_classifier(**params).fit(X, y)
+    with pytest.warns(UserWarning, match="interrupted after 2 of 5"):
+        fast_classifier(callbacks=[InterruptAt(2)], **params).fit(X, y)
+    resumed = fast_classifier(**params).fit(X, y)
+    np.testing.assert_allclose(resumed.predict_proba(X), reference.predict_proba(X), atol=1e-5)
+
+
 def test_checkpoints_of_other_fits_in_the_folder_are_left_alone(blinks, tmp_path):
     X, y = blinks
     params = dict(max_epochs=4, checkpoint_dir=tmp_path)
