@@ -4,9 +4,12 @@ Class weights for nn.L1Loss in a plain PyTorch loop
 
 The blog post this project grew from trained an LSTM eye-blink detector with
 ``nn.L1Loss`` on softmax outputs and weighted the rare "blink" class with a
-Python loop over output columns. :class:`sktorchcw.ClassWeightedLoss` does the
-same in one vectorised call, for any criterion, with no skorch and no
-scikit-learn estimator involved.
+Python loop over output columns. With two classes that per-column scheme
+(``weighting='output'``) cannot weigh anything: both softmax columns have the
+same L1 loss, so it only rescales the loss. Here
+:class:`sktorchcw.ClassWeightedLoss` weighs each sample by its class instead
+(``weighting='sample'``, the default, as Keras and scikit-learn do), in one
+vectorised call, with no skorch and no scikit-learn estimator involved.
 """
 
 # %%

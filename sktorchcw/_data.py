@@ -5,8 +5,8 @@ Accepted X:
 - 2-D array or DataFrame ``(n_samples, n_timesteps)``: univariate sequences, one
   column per time step (layout ``"columns"``; scikit-learn's feature checks apply);
 - 3-D array ``(n_samples, n_timesteps, n_features)`` (layout ``"sequences"``);
-- a list (or 1-D object array) of ``(T_i, n_features)`` or ``(T_i,)`` arrays of
-  different lengths (layout ``"sequences"``).
+- a list (or 1-D object array) of ``(T_i, n_features)`` or ``(T_i,)`` NumPy arrays,
+  of the same or different lengths (layout ``"sequences"``); a list of lists is a table.
 """
 
 from dataclasses import dataclass
@@ -168,6 +168,12 @@ def _ragged_items(X):
         return None
     if not items or all(np.ndim(item) == 0 for item in items if _has_uniform_shape(item)):
         return None
+    if isinstance(X, (list, tuple)) and all(
+        isinstance(item, np.ndarray) and item.ndim >= 1 for item in items
+    ):
+        # A list of arrays is a list of sequences even when they happen to share a length
+        # (say, in one cross-validation fold); a list of lists stays a table.
+        return items
     shapes = set()
     for item in items:
         if not _has_uniform_shape(item):

@@ -2,7 +2,9 @@
 
 import copy
 import inspect
+import warnings
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -126,7 +128,8 @@ class ClassWeightedLoss(nn.Module):
     -----
     ``y_pred`` are raw logits ``(N, C)``, or ``(N,)`` / ``(N, 1)`` for a
     single-logit binary model; ``y_true`` are class indices ``(N,)``. With all
-    weights 1 the result equals the criterion's own ``reduction='mean'``. The
+    weights 1, ``weighting='sample'`` with ``'mean'`` or ``'weighted_mean'`` equals
+    the criterion's own ``reduction='mean'``. The
     module keeps no tensors between calls, so no autograd graph outlives a batch.
 
     For an exact ``nn.CrossEntropyLoss`` (without ``label_smoothing``) or
@@ -177,6 +180,8 @@ class ClassWeightedLoss(nn.Module):
         self.reduction = reduction
         self.weighting = weighting
         self.criterion = _unreduced(criterion)
+        if weighting == "output":
+            _warn_if_output_weighting_only_rescales(criterion, class_weight, self.input_format)
         self._pass_reduction = _takes_reduction_argument(self.criterion)
         weight = None
         if class_weight is not None:
@@ -365,6 +370,9 @@ def _unreduced(criterion):
     elif hasattr(criterion, "reduction"):
         criterion = copy.deepcopy(criterion)
         criterion.reduction = "none"
+    elif isinstance(criterion, nn.Module):
+        # Registered as a submodule, it would follow .to(), .double() and .train() calls.
+        criterion = copy.deepcopy(criterion)
     if not callable(criterion):
         raise TypeError(f"criterion must be a loss class, instance or callable; got {criterion!r}.")
     if getattr(criterion, "weight", None) is not None:
@@ -384,6 +392,32 @@ def _unreduced(criterion):
         raise ValueError("KLDivLoss(log_target=True) cannot take one-hot targets; use the default "
                          "log_target=False.")
     return criterion
+
+
+# Elementwise losses with f(1 - p, 1 - t) == f(p, t): on two softmax columns against one-hot
+# targets both columns have the same loss, so per-column weights cannot tell them apart.
+_SYMMETRIC_LOSSES = (nn.L1Loss, nn.MSELoss, nn.SmoothL1Loss, nn.HuberLoss, nn.BCELoss,
+                     F.l1_loss, F.mse_loss, F.smooth_l1_loss, F.huber_loss,
+                     F.binary_cross_entropy)
+
+
+def _warn_if_output_weighting_only_rescales(criterion, class_weight, input_format):
+    if class_weight is None or input_format != "probabilities":
+        return
+    weights = np.asarray(class_weight, dtype=np.float64).reshape(-1)
+    kind = criterion if inspect.isclass(criterion) or inspect.isfunction(criterion) else (
+        type(criterion))
+    symmetric = any(kind is known or (inspect.isclass(known) and inspect.isclass(kind)
+                                      and issubclass(kind, known)) for known in _SYMMETRIC_LOSSES)
+    if symmetric and len(weights) == 2 and weights[0] != weights[1]:
+        warnings.warn(
+            f"With two classes, softmax outputs and one-hot targets, both output columns of "
+            f"{_name(criterion)} have the same loss, so weighting='output' gives (w0 + w1) = "
+            f"{weights.sum():g} times the plain mean loss: with Adam that changes nothing, with "
+            "SGD it changes the learning rate. Use weighting='sample' to weight the rare class.",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def _fused_weighted_sum(criterion):

@@ -310,6 +310,42 @@ def test_bad_sample_weights_are_a_value_error(sample_weight, match):
         ClassWeightedLoss(nn.L1Loss(), reduction="weighted_mean")(logits, y, sample_weight)
 
 
+@pytest.mark.parametrize("criterion", [nn.L1Loss(), nn.MSELoss, nn.HuberLoss(), nn.BCELoss(),
+                                       F.l1_loss])
+def test_output_weighting_of_two_softmax_columns_only_rescales_and_says_so(criterion):
+    logits, y = make_batch(n=16, n_classes=2, seed=6)
+    with pytest.warns(UserWarning, match="same loss"):
+        weighted = ClassWeightedLoss(criterion, [1.0, 10.0], weighting="output")(logits, y)
+    plain = ClassWeightedLoss(criterion)(logits, y)
+    torch.testing.assert_close(weighted, 11.0 * plain)
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(criterion=nn.KLDivLoss(), class_weight=[1.0, 10.0]),  # not symmetric
+    dict(criterion=nn.L1Loss(), class_weight=[1.0, 10.0, 3.0]),  # three columns
+    dict(criterion=nn.L1Loss(), class_weight=[2.0, 2.0]),  # equal weights
+])
+def test_output_weighting_that_does_weigh_does_not_warn(kwargs, recwarn):
+    ClassWeightedLoss(weighting="output", **kwargs)
+    assert not [w for w in recwarn if "same loss" in str(w.message)]
+
+
+def test_a_criterion_module_without_reduction_is_copied_not_moved():
+    class OwnLoss(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("scale", torch.ones(1))
+
+        def forward(self, logits, target):
+            return self.scale * F.cross_entropy(logits, target, reduction="none")
+
+    own = OwnLoss()
+    loss_fn = ClassWeightedLoss(own, input_format="logits", target_format="index")
+    loss_fn.double().eval()
+    assert loss_fn.criterion is not own
+    assert own.scale.dtype == torch.float32 and own.training
+
+
 def test_label_smoothing_is_weighted_per_sample_not_per_class():
     logits, y = make_batch(n=16, n_classes=3, seed=4)
     weights = torch.tensor([1.0, 3.0, 0.5])
@@ -394,7 +430,7 @@ def test_wrong_number_of_class_weights_for_the_output_is_an_error():
 
 
 def test_output_weighting_with_a_single_logit_is_an_error():
-    loss_fn = ClassWeightedLoss(nn.L1Loss(), [1.0, 2.0], weighting="output")
+    loss_fn = ClassWeightedLoss(nn.L1Loss(), [1.0, 1.0], weighting="output")
     with pytest.raises(ValueError, match="one column per class"):
         loss_fn(torch.randn(4), torch.tensor([0, 1, 0, 1]))
 

@@ -83,3 +83,14 @@ def test_ragged_input_through_grid_search_and_cross_val_score(ragged_blinks):
     search = GridSearchCV(fast_classifier(max_epochs=2), {"class_weight": [None, "balanced"]},
                           cv=cv, scoring="f1").fit(X, y)
     assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+
+
+def test_equal_length_arrays_in_a_list_are_still_sequences():
+    rng = np.random.default_rng(0)
+    X = [rng.normal(size=8) for _ in range(20)]  # univariate, all of length 8
+    y = np.arange(20) % 2
+    clf = fast_classifier(max_epochs=1).fit(X, y)
+    assert clf.input_layout_ == "sequences" and clf.n_features_in_ == 1
+    assert clf.predict([rng.normal(size=5), rng.normal(size=9)]).shape == (2,)
+    table = fast_classifier(max_epochs=1).fit([list(row) for row in X], y)  # list of lists
+    assert table.input_layout_ == "columns" and table.n_features_in_ == 8
