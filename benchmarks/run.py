@@ -285,12 +285,6 @@ class HandLoop:
         return now(self.device) - start
 
 
-def hand_loop_epoch_seconds(X, y, device, timed_epochs, seed=0):
-    """Median epoch time of the hand-written loop, the warm-up epoch left out."""
-    loop = HandLoop(X, y, device, seed)
-    return float(np.median([loop.epoch_seconds() for _ in range(timed_epochs + 1)][1:]))
-
-
 class InterleavedHandLoop(Callback):
     """Runs one hand-written epoch between every two epochs of the estimator it is
     given to, and records both times: the finest pairing, so that a slow spell of the
@@ -644,7 +638,7 @@ def warm_up(device):
     """Pay the one-off costs (lazy imports, first kernels) before anything is timed."""
     X, y = blink_data(128, 20)
     fit_estimator(X, y, device, 2).predict_proba(X)
-    hand_loop_epoch_seconds(X, y, device, 1)
+    HandLoop(X, y, device).epoch_seconds()
 
 
 def main(argv=None):

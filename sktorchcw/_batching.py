@@ -12,7 +12,7 @@ from numbers import Integral
 import torch
 from torch.utils.data import Dataset, Subset
 
-__all__ = ["SequenceDataset", "SliceBatches", "fits_on_device"]
+__all__ = ["SequenceDataset", "SliceBatches", "fits_on_device", "check_batch_size"]
 
 # Share of the device's free memory the data may take; the rest is left for the
 # model, its activations and the optimizer state.
@@ -39,8 +39,12 @@ class SequenceDataset(Dataset):
         """Bytes held by the dataset's tensors."""
         return sum(tensor.nbytes for tensor in self._tensors())
 
+    def _fields(self):
+        """The constructor's arguments, in its order (None where not given)."""
+        return self.x, self.lengths, self.y, self.sample_weight
+
     def _tensors(self):
-        return [t for t in (self.x, self.lengths, self.y, self.sample_weight) if t is not None]
+        return [t for t in self._fields() if t is not None]
 
     def on_device(self, device):
         """This dataset with its tensors on ``device``; copied once, then remembered."""
@@ -48,8 +52,7 @@ class SequenceDataset(Dataset):
         if self.x.device == device:
             return self
         if device not in self._copies:
-            moved = [None if t is None else t.to(device) for t in
-                     (self.x, self.lengths, self.y, self.sample_weight)]
+            moved = [None if t is None else t.to(device) for t in self._fields()]
             self._copies[device] = SequenceDataset(*moved)
         return self._copies[device]
 
@@ -94,8 +97,7 @@ class SliceBatches:
 
     def __init__(self, dataset, batch_size, shuffle=False, seed=None, start_epoch=0,
                  device=None):
-        if isinstance(batch_size, bool) or not isinstance(batch_size, Integral) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}.")
+        check_batch_size(batch_size)
         self.base, self.indices = _unwrap(dataset)
         if device is not None and fits_on_device(self.base.nbytes, device):
             self.base = self.base.on_device(device)
@@ -122,6 +124,12 @@ class SliceBatches:
             return
         for batch_indices in order.split(self.batch_size):
             yield self.base.batch(batch_indices)
+
+
+def check_batch_size(batch_size, name="batch_size"):
+    """A ValueError unless ``batch_size`` is a positive integer (bools are not)."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, Integral) or batch_size < 1:
+        raise ValueError(f"{name} must be a positive integer; got {batch_size!r}.")
 
 
 def fits_on_device(nbytes, device):

@@ -16,7 +16,7 @@ from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import EpochScoring, ProgressBar
 from torch import nn
 
-from ._batching import SequenceDataset, SliceBatches
+from ._batching import SequenceDataset, SliceBatches, check_batch_size
 from ._checkpoint import (
     EpochCheckpoint,
     checkpoint_path,
@@ -319,13 +319,9 @@ class LSTMBlinkClassifier(ClassifierMixin, BaseEstimator):
                 f"start with one of {[p + '__' for p in ROUTED_PREFIXES]}."
             )
         for iterator in ("iterator_train", "iterator_valid"):
-            batch_size = self._routed_for(iterator).get("batch_size", 1)
-            if isinstance(batch_size, bool) or not isinstance(batch_size, Integral) or (
-                batch_size < 1
-            ):
-                raise ValueError(
-                    f"{iterator}__batch_size must be a positive integer; got {batch_size!r}."
-                )
+            routed = self._routed_for(iterator)
+            if "batch_size" in routed:
+                check_batch_size(routed["batch_size"], name=f"{iterator}__batch_size")
 
     # -- fitting ------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ WEIGHTINGS = ("sample", "output")
 _TORCH_IGNORE_INDEX = -100  # the default of CrossEntropyLoss and NLLLoss: never a class
 
 # What each known criterion wants, as (input_format, target_format); GUIDE.md section 2.
+# The probability/one-hot ones are all elementwise with f(1 - p, 1 - t) == f(p, t).
 _PROBABILITY_ONEHOT = ("probabilities", "onehot")
 _KNOWN_FORMATS = {
     nn.CrossEntropyLoss: ("logits", "index"),
@@ -394,21 +395,14 @@ def _unreduced(criterion):
     return criterion
 
 
-# Elementwise losses with f(1 - p, 1 - t) == f(p, t): on two softmax columns against one-hot
-# targets both columns have the same loss, so per-column weights cannot tell them apart.
-_SYMMETRIC_LOSSES = (nn.L1Loss, nn.MSELoss, nn.SmoothL1Loss, nn.HuberLoss, nn.BCELoss,
-                     F.l1_loss, F.mse_loss, F.smooth_l1_loss, F.huber_loss,
-                     F.binary_cross_entropy)
-
-
 def _warn_if_output_weighting_only_rescales(criterion, class_weight, input_format):
+    # The known probability/one-hot criteria have f(1 - p, 1 - t) == f(p, t): on two softmax
+    # columns against one-hot targets both columns have the same loss, so per-column weights
+    # cannot tell them apart.
     if class_weight is None or input_format != "probabilities":
         return
     weights = np.asarray(class_weight, dtype=np.float64).reshape(-1)
-    kind = criterion if inspect.isclass(criterion) or inspect.isfunction(criterion) else (
-        type(criterion))
-    symmetric = any(kind is known or (inspect.isclass(known) and inspect.isclass(kind)
-                                      and issubclass(kind, known)) for known in _SYMMETRIC_LOSSES)
+    symmetric = criterion_formats(criterion) == _PROBABILITY_ONEHOT
     if symmetric and len(weights) == 2 and weights[0] != weights[1]:
         warnings.warn(
             f"With two classes, softmax outputs and one-hot targets, both output columns of "
