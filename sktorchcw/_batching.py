@@ -12,11 +12,17 @@ from numbers import Integral
 import torch
 from torch.utils.data import Dataset, Subset
 
-__all__ = ["SequenceDataset", "SliceBatches", "fits_on_device", "check_batch_size"]
+__all__ = ["SequenceDataset", "SliceBatches", "fits_on_device", "check_batch_size",
+           "prediction_memory_budget"]
 
 # Share of the device's free memory the data may take; the rest is left for the
 # model, its activations and the optimizer state.
 DEVICE_DATA_FRACTION = 0.5
+# Bytes one prediction batch may take on the CPU (inputs and activations). Larger batches
+# gained nothing in benchmarks/run.py's prediction section; smaller ones pay per-batch costs.
+CPU_PREDICTION_BUDGET = 64 * 2**20
+# Share of a GPU's free memory one prediction batch may take.
+DEVICE_PREDICTION_FRACTION = 0.25
 
 
 class SequenceDataset(Dataset):
@@ -149,6 +155,19 @@ def fits_on_device(nbytes, device):
     else:
         return False
     return nbytes <= DEVICE_DATA_FRACTION * free
+
+
+def prediction_memory_budget(device):
+    """Bytes one prediction batch may take on ``device``.
+
+    A fixed budget on the CPU (and on devices whose free memory is unknown); on CUDA a
+    quarter of the free memory that :func:`torch.cuda.mem_get_info` reports.
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return max(CPU_PREDICTION_BUDGET, int(DEVICE_PREDICTION_FRACTION * free))
+    return CPU_PREDICTION_BUDGET
 
 
 def _unwrap(dataset):

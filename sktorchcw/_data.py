@@ -6,7 +6,12 @@ Accepted X:
   column per time step (layout ``"columns"``; scikit-learn's feature checks apply);
 - 3-D array ``(n_samples, n_timesteps, n_features)`` (layout ``"sequences"``);
 - a list (or 1-D object array) of ``(T_i, n_features)`` or ``(T_i,)`` NumPy arrays,
-  of the same or different lengths (layout ``"sequences"``); a list of lists is a table.
+  of the same or different lengths (layout ``"sequences"``); a list of lists of one
+  length is a table, as scikit-learn reads it, and of several lengths univariate
+  sequences. A model fitted on a table (layout ``"columns"``) reads a list of lists of
+  any lengths as univariate sequences (the table was read that way), so the layout of
+  a cross-validation's training fold never decides whether its test fold can be read;
+  2-D arrays and DataFrames must have the fitted columns.
 """
 
 from dataclasses import dataclass
@@ -16,7 +21,8 @@ from sklearn.utils import check_array, column_or_1d
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
-__all__ = ["Sequences", "check_fit_input", "check_predict_input", "check_fit_sample_weight"]
+__all__ = ["Sequences", "check_fit_input", "check_predict_input", "check_fit_sample_weight",
+           "check_sample_weight", "encode_labels"]
 
 COLUMNS = "columns"
 SEQUENCES = "sequences"
@@ -41,17 +47,51 @@ class Sequences:
         return self.values.shape[2]
 
 
-def check_fit_input(estimator, X, y):
+def check_fit_input(estimator, X, y, classes=None):
     """Validate training data; set ``n_features_in_`` (and ``feature_names_in_``).
 
     Returns the sequences, the classes in sorted order and y encoded as indices.
+    ``classes`` (``partial_fit``'s argument) lists every class, also those absent from y.
     """
-    name = type(estimator).__name__
-    if y is None:
-        raise ValueError(f"{name} requires y to be passed, but the target y is None.")
+    _check_y_given(estimator, y)
     sequences = _check_X(estimator, X, reset=True)
-    classes, y_encoded = _check_target(y, sequences.n_samples)
+    classes, y_encoded = _check_target(y, sequences.n_samples, classes)
     return sequences, classes, y_encoded
+
+
+_NEW_CLASS_HINT = ("Fit afresh (warm_start=False) to learn new classes, or pass every class on "
+                   "the first partial_fit (classes=...).")
+
+
+def check_continued_input(estimator, X, y, *, hint=_NEW_CLASS_HINT):
+    """Validate data that continues a fitted model (warm start, ``partial_fit``, validation
+    data): X as ``predict`` takes it, y encoded with the fitted ``classes_``."""
+    _check_y_given(estimator, y)
+    sequences = _check_X(estimator, X, reset=False, fitted_layout=estimator.input_layout_)
+    y = _check_labels(y, sequences.n_samples)
+    return sequences, encode_labels(y, estimator.classes_, hint=hint)
+
+
+def _check_y_given(estimator, y):
+    if y is None:
+        raise ValueError(
+            f"{type(estimator).__name__} requires y to be passed, but the target y is None."
+        )
+
+
+def encode_labels(y, classes, *, hint=_NEW_CLASS_HINT):
+    """Indices of ``y``'s labels in ``classes``; a ValueError names labels not among them."""
+    y = np.asarray(y)
+    try:
+        unknown = np.setdiff1d(np.unique(y), classes)
+    except TypeError:
+        unknown = np.asarray([label for label in y.tolist() if label not in classes.tolist()])
+    if unknown.size:
+        raise ValueError(
+            f"y has labels {unknown.tolist()[:5]!r} that are not among the classes "
+            f"{classes.tolist()!r}. {hint}"
+        )
+    return np.searchsorted(classes, y).astype(np.int64)
 
 
 def check_predict_input(estimator, X, layout):
@@ -60,14 +100,25 @@ def check_predict_input(estimator, X, layout):
     return sequences
 
 
-def check_fit_sample_weight(sample_weight, sequences, class_weight, y_encoded):
-    """Return sample weights as float32 (None stays None), or raise ValueError."""
-    if sample_weight is not None:
+def check_sample_weight(sample_weight, sequences, *, name="sample_weight"):
+    """Return sample weights as float64 (None stays None), or raise ValueError."""
+    if sample_weight is None:
+        return None
+    try:
         sample_weight = _check_sample_weight(
             sample_weight, sequences.values, dtype=np.float64, ensure_non_negative=True
         )
-        if np.abs(sample_weight).max() > _FLOAT32_MAX:
-            raise ValueError("sample_weight has values too large for float32 (above 3.4e38).")
+    except ValueError as error:
+        raise ValueError(f"{name}: {error}") from None
+    if np.abs(sample_weight).max() > _FLOAT32_MAX:
+        raise ValueError(f"{name} has values too large for float32 (above 3.4e38).")
+    return sample_weight
+
+
+def check_fit_sample_weight(sample_weight, class_weight, y_encoded):
+    """Return checked sample weights as float32 (None stays None), or raise ValueError
+    when class and sample weights leave no sample with a positive weight."""
+    if sample_weight is not None:
         sample_weight = sample_weight.astype(np.float32)
     combined = class_weight[y_encoded]
     if sample_weight is not None:
@@ -81,8 +132,9 @@ def check_fit_sample_weight(sample_weight, sequences, class_weight, y_encoded):
 
 
 def _check_X(estimator, X, *, reset, fitted_layout=None):
-    ragged = _ragged_items(X)
-    if ragged is not None:
+    ragged = _ragged_items(X, fitted_layout)
+    from_list = ragged is not None
+    if from_list:
         sequences = _from_ragged(ragged)
     elif _looks_tabular(X):
         if fitted_layout == SEQUENCES:
@@ -106,7 +158,8 @@ def _check_X(estimator, X, *, reset, fitted_layout=None):
             raise ValueError(f"X has shape {values.shape}; it needs at least one time step and "
                              "one feature.")
         sequences = Sequences(_as_float32(values), None, SEQUENCES)
-    _check_sequence_features(estimator, sequences, reset=reset, fitted_layout=fitted_layout)
+    _check_sequence_features(estimator, sequences, reset=reset, fitted_layout=fitted_layout,
+                             from_list=from_list)
     return sequences
 
 
@@ -139,13 +192,15 @@ def _univariate_for_sequence_model(estimator, X):
     return Sequences(_as_float32(values)[:, :, None], None, SEQUENCES)
 
 
-def _check_sequence_features(estimator, sequences, *, reset, fitted_layout):
+def _check_sequence_features(estimator, sequences, *, reset, fitted_layout, from_list=False):
     name = type(estimator).__name__
     if reset:
         estimator.n_features_in_ = sequences.n_features
         if hasattr(estimator, "feature_names_in_"):
             del estimator.feature_names_in_
         return
+    if fitted_layout == COLUMNS and from_list and sequences.n_features == 1:
+        return  # univariate sequences, as the fitted table was read
     if fitted_layout == COLUMNS:
         raise ValueError(
             f"{name} was fitted on 2-D X (a row per sequence, a column per time step); pass 2-D "
@@ -158,7 +213,7 @@ def _check_sequence_features(estimator, sequences, *, reset, fitted_layout):
         )
 
 
-def _ragged_items(X):
+def _ragged_items(X, fitted_layout=None):
     """Return X's sequences as a list when X is a ragged collection, else None."""
     if isinstance(X, np.ndarray) and X.dtype == object and X.ndim == 1:
         items = list(X)
@@ -173,6 +228,11 @@ def _ragged_items(X):
     ):
         # A list of arrays is a list of sequences even when they happen to share a length
         # (say, in one cross-validation fold); a list of lists stays a table.
+        return items
+    if fitted_layout == COLUMNS and isinstance(X, (list, tuple)):
+        # A model fitted on a table of univariate sequences (a list of lists whose rows
+        # happened to share a length, say one cross-validation fold) reads any list of
+        # univariate sequences: the table was read the same way.
         return items
     shapes = set()
     for item in items:
@@ -228,16 +288,65 @@ def _as_float32(values):
     return np.ascontiguousarray(values, dtype=np.float32)
 
 
-def _check_target(y, n_samples):
+def _check_target(y, n_samples, classes=None):
+    y = _check_labels(y, n_samples)
+    check_classification_targets(y)
+    if classes is None:
+        classes, y_encoded = np.unique(y, return_inverse=True)
+    else:
+        classes = _check_given_classes(classes, y)
+        y_encoded = encode_labels(y, classes, hint="List every label of y in classes.")
+    if len(classes) < 2:
+        raise ValueError(
+            f"y has only one class ({classes[0]!r}); a classifier needs samples of at least "
+            "two classes (with partial_fit, list them all in classes=...)."
+        )
+    return classes, y_encoded.astype(np.int64)
+
+
+def _check_labels(y, n_samples):
+    """y as a 1-D array of one label type, or a ValueError saying what is wrong."""
     y = column_or_1d(y, warn=True)
     if len(y) != n_samples:
         raise ValueError(f"X has {n_samples} samples but y has {len(y)}; give one label per "
                          "sample.")
-    check_classification_targets(y)
-    classes, y_encoded = np.unique(y, return_inverse=True)
-    if len(classes) < 2:
+    if y.dtype == object:
+        _check_label_types(y)
+    return y
+
+
+def _check_label_types(y):
+    labels = y.tolist()
+    missing = [i for i, label in enumerate(labels) if label is None or label != label]
+    if missing:
         raise ValueError(
-            f"y has only one class ({classes[0]!r}); a classifier needs samples of at least "
-            "two classes."
+            f"y has no label at position(s) {missing[:5]} (None or NaN); every sample needs a "
+            "label. Drop those samples or give them one."
         )
-    return classes, y_encoded.astype(np.int64)
+    kinds = {_label_kind(label) for label in labels}
+    if len(kinds) > 1:
+        examples: dict[str, object] = {}
+        for label in labels:
+            examples.setdefault(_label_kind(label), label)
+        raise ValueError(
+            f"y mixes label types ({', '.join(f'{k} such as {v!r}' for k, v in examples.items())}"
+            "); labels of one type are needed to order the classes. Convert them, e.g. "
+            "y.astype(str)."
+        )
+
+
+def _label_kind(label):
+    if isinstance(label, (bool, np.bool_)):
+        return "bool"
+    if isinstance(label, (int, float, np.number)):
+        return "number"
+    return type(label).__name__
+
+
+def _check_given_classes(classes, y):
+    classes = column_or_1d(np.asarray(classes))
+    _check_label_types(classes)
+    unique = np.unique(classes)
+    if len(unique) != len(classes):
+        raise ValueError(f"classes={classes.tolist()!r} lists a class twice.")
+    return unique

@@ -2,13 +2,13 @@
 
 import copy
 import inspect
-import warnings
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._warnings import warn_at_caller
 from ._weights import check_weight_vector
 
 __all__ = ["ClassWeightedLoss", "criterion_formats"]
@@ -181,6 +181,7 @@ class ClassWeightedLoss(nn.Module):
         self.reduction = reduction
         self.weighting = weighting
         self.criterion = _unreduced(criterion)
+        _refuse_pos_weight_with_class_weight(self.criterion, class_weight)
         if weighting == "output":
             _warn_if_output_weighting_only_rescales(criterion, class_weight, self.input_format)
         self._pass_reduction = _takes_reduction_argument(self.criterion)
@@ -217,12 +218,13 @@ class ClassWeightedLoss(nn.Module):
         total, normaliser = self._parts(y_pred, y_true, sample_weight, self.weight)
         return _divide(total, normaliser)
 
-    def unweighted(self, y_pred, y_true):
-        """Return the same loss with every class and sample weight 1.
+    def unweighted(self, y_pred, y_true, sample_weight=None):
+        """Return the same loss with every class weight 1 (sample weights as given).
 
-        This is what Keras reports as validation loss: comparable across weightings.
+        This is what Keras reports as validation loss: comparable across class
+        weightings, and weighted only by the validation samples' own weights.
         """
-        return _divide(*self._parts(y_pred, y_true, None, None))
+        return _divide(*self._parts(y_pred, y_true, sample_weight, None))
 
     def parts(self, y_pred, y_true, sample_weight=None):
         """Return ``(total, normaliser)``: the loss is ``total / normaliser``.
@@ -395,6 +397,22 @@ def _unreduced(criterion):
     return criterion
 
 
+def _refuse_pos_weight_with_class_weight(criterion, class_weight):
+    pos_weight = getattr(criterion, "pos_weight", None)
+    if pos_weight is None or class_weight is None or isinstance(class_weight, str):
+        return
+    if torch.is_tensor(class_weight):
+        class_weight = class_weight.detach().cpu().numpy()
+    if np.allclose(np.asarray(class_weight, dtype=np.float64), 1.0):
+        return
+    raise ValueError(
+        f"{_name(criterion)} carries pos_weight and class weights are given too, so the "
+        "positive class would be weighted twice. Drop pos_weight and give its value as the "
+        "class weight of the positive class (class_weight={positive_label: pos_weight}), "
+        "which weighs the same term."
+    )
+
+
 def _warn_if_output_weighting_only_rescales(criterion, class_weight, input_format):
     # The known probability/one-hot criteria have f(1 - p, 1 - t) == f(p, t): on two softmax
     # columns against one-hot targets both columns have the same loss, so per-column weights
@@ -404,13 +422,11 @@ def _warn_if_output_weighting_only_rescales(criterion, class_weight, input_forma
     weights = np.asarray(class_weight, dtype=np.float64).reshape(-1)
     symmetric = criterion_formats(criterion) == _PROBABILITY_ONEHOT
     if symmetric and len(weights) == 2 and weights[0] != weights[1]:
-        warnings.warn(
+        warn_at_caller(
             f"With two classes, softmax outputs and one-hot targets, both output columns of "
             f"{_name(criterion)} have the same loss, so weighting='output' gives (w0 + w1) = "
             f"{weights.sum():g} times the plain mean loss: with Adam that changes nothing, with "
-            "SGD it changes the learning rate. Use weighting='sample' to weight the rare class.",
-            UserWarning,
-            stacklevel=3,
+            "SGD it changes the learning rate. Use weighting='sample' to weight the rare class."
         )
 
 

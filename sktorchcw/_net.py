@@ -1,8 +1,11 @@
 """The skorch NeuralNet that LSTMBlinkClassifier drives: weighted training loss, plain
 validation loss, probabilities from logits."""
 
+import contextlib
 import inspect
 import math
+import signal
+import threading
 
 import numpy as np
 import torch
@@ -10,14 +13,18 @@ from skorch import NeuralNet
 from skorch.callbacks import Callback
 from skorch.utils import to_tensor
 
-__all__ = ["SequenceNet", "TrainingDivergedError", "logits_to_proba"]
+from ._batching import SliceBatches
+
+__all__ = ["SequenceNet", "TrainingDivergedError", "logits_to_proba", "logits_to_log_proba"]
 
 
 class TrainingDivergedError(FloatingPointError):
-    """The training loss became NaN or infinite; the message names the epoch and batch.
+    """The training loss or the weights became NaN or infinite; the message names where.
 
-    Raised by :meth:`LSTMBlinkClassifier.fit` before the broken loss reaches the
-    weights; the estimator is left unfitted.
+    Raised by :meth:`LSTMBlinkClassifier.fit` before a broken loss reaches the weights,
+    or at the end of the epoch whose optimizer step broke them; nothing of that fit is
+    kept (a fresh fit leaves the estimator unfitted, a continued one keeps the model it
+    continued).
 
     Examples
     --------
@@ -43,6 +50,19 @@ def logits_to_proba(logits):
     return torch.softmax(logits, dim=1)
 
 
+def logits_to_log_proba(logits):
+    """Log-softmax over classes; for a single logit, ``[logsigmoid(-z), logsigmoid(z)]``.
+
+    Computed from the logits, so very small probabilities keep their logarithm instead of
+    becoming ``log(0) = -inf``.
+    """
+    if logits.ndim == 1 or logits.shape[1] == 1:
+        logit = logits.reshape(-1, 1)
+        return torch.cat([torch.nn.functional.logsigmoid(-logit),
+                          torch.nn.functional.logsigmoid(logit)], dim=1)
+    return torch.log_softmax(logits, dim=1)
+
+
 class SequenceNet(NeuralNet):
     """skorch NeuralNet over :class:`~sktorchcw._batching.SequenceDataset` batches.
 
@@ -58,9 +78,11 @@ class SequenceNet(NeuralNet):
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         y_true = to_tensor(y_true, device=self.device)
+        sample_weight = None if X is None else X.get("sample_weight")
         if not training:
-            return self.criterion_.unweighted(y_pred, y_true)
-        loss = self.criterion_(y_pred, y_true, X.get("sample_weight"))
+            # As Keras reports it: no class weights, the validation samples' own weights.
+            return self.criterion_.unweighted(y_pred, y_true, sample_weight)
+        loss = self.criterion_(y_pred, y_true, sample_weight)
         # Checked before backward and the optimizer step, so no update uses a broken loss.
         # skorch reads the loss value every batch anyway, so the check costs little.
         if not math.isfinite(loss.item()):
@@ -73,7 +95,7 @@ class SequenceNet(NeuralNet):
         return (
             f"Training diverged: the loss became {loss.item()} at epoch {epoch}, batch {batch}. "
             "Try a smaller lr, check X for extreme values, or use smaller class or sample "
-            "weights. The estimator was left unfitted."
+            "weights. Nothing of this fit was kept."
         )
 
     def train_step(self, batch, **fit_params):
@@ -117,7 +139,24 @@ class SequenceNet(NeuralNet):
         self._keep_finished_epoch()
 
     def on_epoch_end(self, net, **kwargs):
+        self._check_finite_weights()
         self._keep_finished_epoch()
+
+    def _check_finite_weights(self):
+        """A TrainingDivergedError when an optimizer step left NaN or infinite weights.
+
+        The loss check in :meth:`get_loss` runs before each step; a finite loss can still
+        produce broken weights in the step itself (a huge learning rate), and no later
+        loss would reveal it when that step is the last one.
+        """
+        broken = [name for name, parameter in self.module_.named_parameters()
+                  if not bool(torch.isfinite(parameter).all())]
+        if broken:
+            raise TrainingDivergedError(
+                f"Training diverged: the weights {broken[:3]} became NaN or infinite in epoch "
+                f"{len(self.history)}. Try a smaller lr, check X for extreme values, or use "
+                "smaller class or sample weights. Nothing of this fit was kept."
+            )
 
     def _keep_finished_epoch(self):
         """Remember the weights and history length of the last finished epoch."""
@@ -125,17 +164,42 @@ class SequenceNet(NeuralNet):
         weights = {name: value.detach().clone() for name, value in state.items()}
         self._finished_epoch = (len(self.history), weights)
 
+    def notify(self, method_name, **cb_kwargs):
+        # skorch's convention: a callback ends training by raising KeyboardInterrupt in
+        # on_epoch_end (EarlyStopping does). Tell that apart from a real Ctrl-C, which
+        # must reach the caller: the SIGINT handler of fit_loop records real ones.
+        if method_name != "on_epoch_end":
+            return super().notify(method_name, **cb_kwargs)
+        self.on_epoch_end(self, **cb_kwargs)
+        for _, callback in self.callbacks_:
+            try:
+                callback.on_epoch_end(self, **cb_kwargs)
+            except KeyboardInterrupt:
+                self._stop_requested = not self._sigint_received
+                raise
+
+    _sigint_received = False
+    _stop_requested = False
+
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
         self.interrupted_ = False
+        self.stopped_early_ = False
+        self._stop_requested = False
+        self._sigint_received = False
         # Decided once per fit: inspecting the optimizers and callbacks every batch would
         # cost more than the closure it saves.
         self._plain_step = not self._needs_skorch_step()
         try:
-            return super().fit_loop(X, y, epochs=epochs, **fit_params)
+            with _recording_sigint(self):
+                return super().fit_loop(X, y, epochs=epochs, **fit_params)
         except KeyboardInterrupt:
-            # skorch ends training quietly on Ctrl-C; remember it so the estimator can say
-            # so, and go back to the last finished epoch: batches of an unfinished one
+            # skorch ends training quietly on any KeyboardInterrupt. A callback's request to
+            # stop is a normal end; a Ctrl-C is recorded so the estimator can re-raise it,
+            # after going back to the last finished epoch: batches of an unfinished one
             # must not be half in the weights.
+            if self._stop_requested:
+                self.stopped_early_ = True
+                raise
             self.interrupted_ = True
             epochs_done, weights = self._finished_epoch
             self.module_.load_state_dict(weights)
@@ -145,9 +209,46 @@ class SequenceNet(NeuralNet):
             del self._plain_step
             self.__dict__.pop("_finished_epoch", None)
 
+    def predict_logits(self, dataset, batch_size):
+        """Logits of every sequence of ``dataset``, in batches of ``batch_size``, on the CPU.
+
+        One pass without autograd, the module in evaluation mode, batches sliced from
+        tensors (on the device when the data fits there).
+        """
+        self._set_training(False)
+        batches = SliceBatches(dataset, batch_size, device=self.device)
+        with torch.no_grad():
+            logits = [self.infer(inputs).to("cpu", torch.float64) for inputs, _ in batches]
+        return torch.cat(logits)
+
     def predict(self, X):
         """Class indices (not labels) of the highest probability."""
         return np.argmax(self.predict_proba(X), axis=1)
+
+
+@contextlib.contextmanager
+def _recording_sigint(net):
+    """Note a real Ctrl-C (SIGINT) on ``net`` before Python raises KeyboardInterrupt.
+
+    Only in the main thread and only over Python's own handler; elsewhere (worker
+    threads, a handler of the user's) nothing changes and every KeyboardInterrupt that
+    a callback raises in ``on_epoch_end`` counts as a request to stop.
+    """
+    previous = signal.getsignal(signal.SIGINT)
+    if (threading.current_thread() is not threading.main_thread()
+            or previous is not signal.default_int_handler):
+        yield
+        return
+
+    def record_and_raise(signum, frame):
+        net._sigint_received = True
+        signal.default_int_handler(signum, frame)
+
+    signal.signal(signal.SIGINT, record_and_raise)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _requires_closure(optimizer):
