@@ -26,7 +26,7 @@ c. loss: ``ClassWeightedLoss(nn.L1Loss(), w, weighting=...)`` / the blog's Pytho
 d. memory: resident memory growth from epoch 2 to epoch 50 of a fit (and the CUDA
    allocator's on a GPU). Target <= 5 MiB.
 e. inference: ``predict_proba`` latency for a single window (p50 target <= 2 ms, p99) and
-   windows per second for many windows (batched by the estimator's ``batch_size``).
+   windows per second for many windows (``predict_batch_size="auto"``).
 f. scaling: the log-log slope of epoch time against the number of samples (target 1 +- 0.1:
    proportional) and against the sequence length (target <= 1.1: at most linear; per-batch
    costs that do not grow with the length, such as the optimizer step, keep it below 1).
@@ -35,6 +35,10 @@ g. fast path: epoch time with the default ``SliceBatches`` iterator (after) / wi
    Epochs alternate as in b. Target < 1. On a GPU also the training data kept on the
    device (the default when it fits) / sliced on the host with every batch copied over
    (``iterator_train__device=None``).
+h. prediction throughput: ``predict_proba`` on many short sequences (100,000 of 10 steps,
+   2 features) with the default ``predict_batch_size='auto'`` / a ``torch.no_grad()`` loop
+   over the same module that slices a pre-made tensor in batches of 4096 and applies the
+   softmax. Calls alternate. Target <= 1.5.
 
 Method
 ------
@@ -105,18 +109,20 @@ class Sizes:
     scaling_samples: tuple
     scaling_seq_lens: tuple
     scaling_repeats: int
+    predict_samples: int
 
 
 FULL = Sizes(
     n_samples=4096, seq_len=50, timed_epochs=3, repeats=11, loss_classes=(2, 10, 100),
     loss_calls=200, memory_epochs=50, latency_calls=200,
     scaling_samples=(1024, 2048, 4096, 8192, 16384, 32768, 65536),
-    scaling_seq_lens=(25, 50, 100, 200), scaling_repeats=3,
+    scaling_seq_lens=(25, 50, 100, 200), scaling_repeats=3, predict_samples=100_000,
 )
 QUICK = Sizes(
     n_samples=256, seq_len=20, timed_epochs=2, repeats=2, loss_classes=(2, 10, 100),
     loss_calls=10, memory_epochs=6, latency_calls=50,
     scaling_samples=(256, 512, 1024), scaling_seq_lens=(15, 30, 60), scaling_repeats=1,
+    predict_samples=5_000,
 )
 
 
@@ -472,7 +478,7 @@ def bench_inference(sizes, device):
         row("e", "predict_proba, 1 window: p99", np.percentile(wall, 99), "ms"),
         row("e", "predict_proba, 1 window: p99, thread CPU time", np.percentile(cpu, 99), "ms",
             samples=cpu),
-        row("e", f"predict_proba, {len(X)} windows (batch {BATCH_SIZE})",
+        row("e", f"predict_proba, {len(X)} windows (auto batch)",
             float(np.median(batched)), "windows/s", samples=batched),
     ]
 
@@ -527,6 +533,47 @@ def bench_fast_path(sizes, device):
     return rows
 
 
+PREDICT_SEQ_LEN = 10
+HAND_PREDICT_BATCH = 4096
+
+
+def no_grad_probabilities(module, x, device):
+    """The hand-written prediction loop: batches of 4096 sliced from a tensor, softmax."""
+    module.eval()
+    with torch.no_grad():
+        batches = [torch.softmax(module(x[start:start + HAND_PREDICT_BATCH]), dim=1)
+                   for start in range(0, len(x), HAND_PREDICT_BATCH)]
+    return torch.cat(batches).cpu().numpy()
+
+
+def bench_prediction(sizes, device):
+    """h. predict_proba throughput against a no_grad loop in batches of 4096."""
+    X, y = blink_data(sizes.predict_samples, 20)
+    X = np.ascontiguousarray(X[:, :PREDICT_SEQ_LEN])  # 10 steps: short windows, many of them
+    clf = fit_estimator(X[:512], y[:512], device, 1)
+    x = torch.as_tensor(X, device=device)
+
+    def timed(predict):
+        start = now(device)
+        predict()
+        return len(X) / (now(device) - start)
+
+    results = alternate({
+        "estimator": lambda: timed(lambda: clf.predict_proba(X)),
+        "loop": lambda: timed(lambda: no_grad_probabilities(clf.module_, x, device)),
+    }, sizes.repeats)
+    per_round = [loop / estimator
+                 for estimator, loop in zip(results["estimator"], results["loop"], strict=True)]
+    return [
+        row("h", f"predict_proba, {len(X)} sequences of {PREDICT_SEQ_LEN} steps (auto batch)",
+            np.median(results["estimator"]), "seq/s", samples=results["estimator"]),
+        row("h", f"no_grad loop, batches of {HAND_PREDICT_BATCH}",
+            np.median(results["loop"]), "seq/s", samples=results["loop"]),
+        row("h", "estimator time / loop time", np.median(per_round), "ratio", at_most(1.5),
+            per_round),
+    ]
+
+
 SECTIONS = {
     "a_overhead": ("estimator vs hand-written loop", bench_overhead),
     "b_class_weight": ("class-weighted vs unweighted", bench_class_weight),
@@ -535,6 +582,7 @@ SECTIONS = {
     "e_inference": ("inference", bench_inference),
     "f_scaling": ("scaling with samples and sequence length", bench_scaling),
     "g_fast_path": ("fast path: SliceBatches vs DataLoader", bench_fast_path),
+    "h_prediction": ("prediction throughput vs a no_grad loop", bench_prediction),
 }
 
 

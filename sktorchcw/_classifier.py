@@ -41,7 +41,7 @@ from ._data import (
     check_predict_input,
     check_sample_weight,
 )
-from ._device import resolve_device, seeded_torch
+from ._device import get_rng_state, resolve_device, seeded_torch, set_rng_state
 from ._loss import REDUCTIONS, WEIGHTINGS, ClassWeightedLoss, criterion_formats
 from ._module import LSTMLogits
 from ._net import SequenceNet, logits_to_log_proba, logits_to_proba
@@ -163,9 +163,9 @@ class LSTMBlinkClassifier(ClassifierMixin, BaseEstimator):
         first fit unless ``class_weight`` changed. ``partial_fit`` always continues.
     predict_batch_size : int or 'auto', default='auto'
         Sequences per batch in ``predict``, ``predict_proba`` and
-        ``predict_log_proba``. ``'auto'`` takes as many as fit a memory budget (64 MiB
-        on the CPU, a quarter of the free memory on a GPU), which is much faster than
-        the training ``batch_size``. Read at prediction time, so it can be changed
+        ``predict_log_proba``. ``'auto'`` takes as many as fit a memory budget (8 MiB
+        on the CPU, where batches that fit the caches are fastest; a quarter of the
+        free memory on a GPU), much faster than the training ``batch_size``. Read at prediction time, so it can be changed
         after ``fit`` with ``set_params``.
     **kwargs
         Routed parameters: ``module__bias``, ``module__proj_size`` (of
@@ -532,7 +532,7 @@ default=None
             elif continued:
                 self._continue_from(net, previous_net)
             net.partial_fit(dataset, y_encoded)
-            rng_state = torch.get_rng_state()
+            rng_state = get_rng_state(self.device_)
         self._finish(net, rng_state, total_epochs, fingerprint)
 
     def _finish(self, net, rng_state, total_epochs, fingerprint):
@@ -549,7 +549,7 @@ default=None
                 "the model holds the weights of the last finished epoch"
                 + (", and its checkpoint is kept: fit again with the same checkpoint_dir to "
                    "resume" if self.checkpoint_dir is not None else "")
-                if len(net.history) > 0 else "no epoch finished, so the estimator is unchanged"
+                if len(net.history) > 0 else "no epoch finished, so the estimator is left unfitted"
             )
             raise KeyboardInterrupt(
                 f"Training was interrupted after {len(net.history)} of {total_epochs} epochs; "
@@ -641,7 +641,7 @@ default=None
         net.history_ = History(copy.deepcopy(previous.history_.to_list()))
         rng_state = getattr(self, "_torch_rng_state", None)
         if rng_state is not None:
-            torch.set_rng_state(rng_state)
+            set_rng_state(rng_state, self.device_)
 
     def _build_criterion(self):
         params = self._routed_for("criterion")

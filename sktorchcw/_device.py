@@ -4,7 +4,7 @@ import contextlib
 
 import torch
 
-__all__ = ["resolve_device", "seeded_torch"]
+__all__ = ["resolve_device", "seeded_torch", "get_rng_state", "set_rng_state"]
 
 _HOW_TO = "Use 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'."
 
@@ -92,3 +92,19 @@ def seeded_torch(seed, device):
     with torch.random.fork_rng(devices=devices, device_type=fork_type):
         torch.manual_seed(seed)
         yield
+
+
+def get_rng_state(device):
+    """torch's CPU random state, and the CUDA device's when training there (dropout on a
+    GPU draws from its own generator)."""
+    state = {"cpu": torch.get_rng_state()}
+    if torch.device(device).type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def set_rng_state(state, device):
+    """Put back what :func:`get_rng_state` returned (the CUDA part only on a CUDA device)."""
+    torch.set_rng_state(state["cpu"])
+    if "cuda" in state and torch.device(device).type == "cuda":
+        torch.cuda.set_rng_state(state["cuda"], device)
