@@ -128,7 +128,13 @@ class ClassWeightedLoss(nn.Module):
     Notes
     -----
     ``y_pred`` are raw logits ``(N, C)``, or ``(N,)`` / ``(N, 1)`` for a
-    single-logit binary model; ``y_true`` are class indices ``(N,)``. With all
+    single-logit binary model; ``y_true`` are class indices ``(N,)``. PyTorch's
+    K-dimensional layout works too: logits ``(N, C, d1, ...)`` (or single logits
+    ``(N, d1, ...)``) with class indices ``(N, d1, ...)``, e.g. one label per frame;
+    every element is then a "sample" of the formulas above, ``mask`` leaves out
+    padding (``N`` counts the valid elements) and ``sample_weight`` may be given per
+    sample or per element. ``'weighted_mean'`` then equals
+    ``CrossEntropyLoss(weight=w)`` with the masked targets set to ``ignore_index``. With all
     weights 1, ``weighting='sample'`` with ``'mean'`` or ``'weighted_mean'`` equals
     the criterion's own ``reduction='mean'``. The
     module keeps no tensors between calls, so no autograd graph outlives a batch.
@@ -199,47 +205,59 @@ class ClassWeightedLoss(nn.Module):
             )
         self.register_buffer("weight", weight)
 
-    def forward(self, y_pred, y_true, sample_weight=None):
+    def forward(self, y_pred, y_true, sample_weight=None, mask=None):
         """Return the weighted loss of a batch as a scalar tensor.
 
         Parameters
         ----------
-        y_pred : torch.Tensor of shape (N, C), (N, 1) or (N,)
-            Raw logits.
-        y_true : torch.Tensor of shape (N,)
+        y_pred : torch.Tensor of shape (N, C), (N, 1), (N,), (N, C, d1, ...) or (N, d1, ...)
+            Raw logits: one row per sample, or PyTorch's K-dimensional layout (as
+            ``CrossEntropyLoss`` takes it) with the class axis second, e.g. ``(N, C, T)``
+            for one label per time step; ``(N, d1, ...)``, the shape of ``y_true``, is a
+            single logit per element.
+        y_true : torch.Tensor of shape (N,) or (N, d1, ...)
             Class indices (integer dtype).
-        sample_weight : array-like or torch.Tensor of shape (N,), default=None
-            Per-sample weights, multiplied with the class weights.
+        sample_weight : array-like or torch.Tensor of shape (N,) or (N, d1, ...), \
+default=None
+            Weights per sample, or per element (the shape of ``y_true``), multiplied
+            with the class weights.
+        mask : torch.Tensor of bool, shape of ``y_true``, default=None
+            False elements (padding) contribute nothing and are not counted.
 
         Returns
         -------
         loss : torch.Tensor, scalar
+            0 for a batch without valid elements.
         """
-        total, normaliser = self._parts(y_pred, y_true, sample_weight, self.weight)
+        total, normaliser = self._parts(y_pred, y_true, sample_weight, self.weight, mask)
         return _divide(total, normaliser)
 
-    def unweighted(self, y_pred, y_true, sample_weight=None):
+    def unweighted(self, y_pred, y_true, sample_weight=None, mask=None):
         """Return the same loss with every class weight 1 (sample weights as given).
 
         This is what Keras reports as validation loss: comparable across class
         weightings, and weighted only by the validation samples' own weights.
         """
-        return _divide(*self._parts(y_pred, y_true, sample_weight, None))
+        return _divide(*self._parts(y_pred, y_true, sample_weight, None, mask))
 
-    def parts(self, y_pred, y_true, sample_weight=None):
+    def parts(self, y_pred, y_true, sample_weight=None, mask=None):
         """Return ``(total, normaliser)``: the loss is ``total / normaliser``.
 
         ``total`` is ``sum(s*w*l)`` (per output column for ``weighting='output'``);
-        ``normaliser`` is N for ``'mean'``, ``sum(s*w)`` for ``'weighted_mean'`` and
-        None for ``'sum'``. Summing both over the processes of a data-parallel job
-        gives the loss of the global batch (see :func:`sktorchcw.distributed.global_batch_loss`).
+        ``normaliser`` is the number of valid elements N for ``'mean'``, ``sum(s*w)``
+        for ``'weighted_mean'`` and None for ``'sum'``. Summing both over the processes
+        of a data-parallel job gives the loss of the global batch (see
+        :func:`sktorchcw.distributed.global_batch_loss`).
         """
-        total, normaliser = self._parts(y_pred, y_true, sample_weight, self.weight)
+        total, normaliser = self._parts(y_pred, y_true, sample_weight, self.weight, mask)
         if isinstance(normaliser, int):
             normaliser = total.new_tensor(float(normaliser))
         return total, normaliser
 
-    def _parts(self, y_pred, y_true, sample_weight, class_weight):
+    def _parts(self, y_pred, y_true, sample_weight, class_weight, mask=None):
+        y_pred, y_true, sample_weight = _valid_elements(y_pred, y_true, sample_weight, mask)
+        if y_true.shape[0] == 0:  # every element masked: nothing to learn from this batch
+            return y_pred.sum() * 0.0, self._normaliser(0, None, y_pred)
         n_samples = _check_batch(y_pred, y_true)
         single_logit = y_pred.ndim == 1 or y_pred.shape[1] == 1
         self._check_weight_length(class_weight, y_pred, single_logit)
@@ -334,7 +352,7 @@ def _divide(total, normaliser):
     if normaliser is None:
         return total
     if isinstance(normaliser, int):
-        return total / normaliser
+        return total / max(normaliser, 1)  # no valid element: the total is 0
     # A batch whose weights are all zero contributes nothing instead of 0/0.
     return total / torch.where(normaliser > 0, normaliser, torch.ones_like(normaliser))
 
@@ -482,6 +500,82 @@ def _check_batch(y_pred, y_true):
             f"{n_classes} classes: targets must be class indices 0 to {n_classes - 1}."
         )
     return n_samples
+
+
+def _valid_elements(y_pred, y_true, sample_weight, mask):
+    """Bring the K-dimensional layout to one row per element and keep the valid ones.
+
+    Logits ``(N, C, d1, ...)`` become ``(M, C)`` and targets ``(N, d1, ...)`` become
+    ``(M,)``, with ``M`` the elements whose ``mask`` is True; single logits ``(N, d1, ...)``
+    become ``(M,)``. Sample weights per sample are repeated over each sample's elements.
+    A batch in the plain layout without a mask passes through untouched.
+    """
+    if not isinstance(y_pred, torch.Tensor) or not isinstance(y_true, torch.Tensor):
+        raise TypeError("y_pred and y_true must be torch tensors.")
+    layout = _element_layout(y_pred, y_true)
+    if layout is None and mask is None:
+        return y_pred, y_true, sample_weight
+    element_shape = tuple(y_true.shape) if layout else (y_pred.shape[0],)
+    if layout == "classes":
+        y_pred = y_pred.movedim(1, -1).reshape(-1, y_pred.shape[1])
+    elif layout == "single":
+        y_pred = y_pred.reshape(-1)
+    y_true = y_true.reshape(-1)
+    if sample_weight is not None:
+        sample_weight = _per_element(sample_weight, element_shape, y_pred)
+    if mask is not None:
+        keep = _check_mask(mask, element_shape, y_pred.device).reshape(-1)
+        y_pred, y_true = y_pred[keep], y_true[keep]
+        if sample_weight is not None:
+            sample_weight = sample_weight[keep]
+    return y_pred, y_true, sample_weight
+
+
+def _element_layout(y_pred, y_true):
+    """'classes' for logits (N, C, d1, ...) and targets (N, d1, ...), 'single' for one logit
+    per element (the shapes match, beyond (N,) and (N, 1)), None for one row per sample."""
+    if y_true.ndim >= 2 and y_pred.ndim == y_true.ndim + 1:
+        if y_pred.shape[0] != y_true.shape[0] or y_pred.shape[2:] != y_true.shape[1:]:
+            raise ValueError(
+                f"y_pred of shape {tuple(y_pred.shape)} and y_true of shape "
+                f"{tuple(y_true.shape)} do not match: logits (N, C, d1, ...) need targets "
+                "(N, d1, ...)."
+            )
+        return "classes"
+    if y_true.ndim >= 2 and y_pred.shape == y_true.shape and y_pred.shape[1:] != (1,):
+        return "single"
+    if y_true.ndim >= 2 and not (y_true.ndim == 2 and y_true.shape[1] == 1):
+        raise ValueError(
+            f"y_pred of shape {tuple(y_pred.shape)} and y_true of shape {tuple(y_true.shape)} "
+            "do not match: give logits (N, C, d1, ...) with targets (N, d1, ...), or single "
+            "logits of the targets' shape."
+        )
+    return None
+
+
+def _per_element(sample_weight, element_shape, like):
+    weights = torch.as_tensor(sample_weight, dtype=like.dtype, device=like.device)
+    if tuple(weights.shape) == element_shape:
+        return weights.reshape(-1)
+    if tuple(weights.shape) == element_shape[:1]:
+        view = (-1,) + (1,) * (len(element_shape) - 1)
+        return weights.reshape(view).expand(element_shape).reshape(-1)
+    raise ValueError(
+        f"sample_weight has shape {tuple(weights.shape)}; give one weight per sample "
+        f"{element_shape[:1]} or per element {element_shape}."
+    )
+
+
+def _check_mask(mask, element_shape, device):
+    mask = torch.as_tensor(mask, device=device)
+    if mask.dtype != torch.bool:
+        raise TypeError(f"mask must be a bool tensor (True for valid elements); got {mask.dtype}.")
+    if tuple(mask.shape) != element_shape:
+        raise ValueError(
+            f"mask has shape {tuple(mask.shape)} but the targets have shape {element_shape}; "
+            "give one True/False per target element."
+        )
+    return mask
 
 
 def _adapt_input(y_pred, input_format, single_logit):

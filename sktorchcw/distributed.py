@@ -15,15 +15,16 @@ import torch.distributed as dist
 __all__ = ["global_batch_loss"]
 
 
-def global_batch_loss(loss_fn, y_pred, y_true, sample_weight=None, *, group=None):
+def global_batch_loss(loss_fn, y_pred, y_true, sample_weight=None, *, mask=None, group=None):
     """This process's share of the class-weighted loss of the global batch.
 
     Parameters
     ----------
     loss_fn : ClassWeightedLoss
         The loss, with any ``reduction``.
-    y_pred, y_true, sample_weight
-        This process's part of the batch, as for :class:`~sktorchcw.ClassWeightedLoss`.
+    y_pred, y_true, sample_weight, mask
+        This process's part of the batch, as for :class:`~sktorchcw.ClassWeightedLoss`
+        (per-frame batches too: ``'mean'`` counts the valid elements of all processes).
     group : torch.distributed.ProcessGroup, default=None
         The processes sharing the batch; the default group when None.
 
@@ -47,7 +48,7 @@ def global_batch_loss(loss_fn, y_pred, y_true, sample_weight=None, *, group=None
     >>> bool(torch.isclose(global_batch_loss(loss_fn, logits, y), loss_fn(logits, y)))
     True
     """
-    total, normaliser = loss_fn.parts(y_pred, y_true, sample_weight)
+    total, normaliser = loss_fn.parts(y_pred, y_true, sample_weight, mask=mask)
     if not (dist.is_available() and dist.is_initialized()):
         return total if normaliser is None else total / _positive(normaliser)
     world_size = dist.get_world_size(group)
