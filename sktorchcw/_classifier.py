@@ -165,8 +165,8 @@ class LSTMBlinkClassifier(ClassifierMixin, BaseEstimator):
         Sequences per batch in ``predict``, ``predict_proba`` and
         ``predict_log_proba``. ``'auto'`` takes as many as fit a memory budget (8 MiB
         on the CPU, where batches that fit the caches are fastest; a quarter of the
-        free memory on a GPU), much faster than the training ``batch_size``. Read at prediction time, so it can be changed
-        after ``fit`` with ``set_params``.
+        free memory on a GPU), much faster than the training ``batch_size``. Read at
+        prediction time, so it can be changed after ``fit`` with ``set_params``.
     **kwargs
         Routed parameters: ``module__bias``, ``module__proj_size`` (of
         :class:`torch.nn.LSTM`), ``optimizer__*``, ``criterion__*``,
