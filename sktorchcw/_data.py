@@ -21,8 +21,8 @@ from sklearn.utils import check_array, column_or_1d
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
-__all__ = ["Sequences", "check_fit_input", "check_predict_input", "check_fit_sample_weight",
-           "check_sample_weight", "encode_labels"]
+__all__ = ["Sequences", "check_fit_input", "check_predict_input", "check_continued_input",
+           "check_some_weight_positive", "check_sample_weight", "encode_labels"]
 
 COLUMNS = "columns"
 SEQUENCES = "sequences"
@@ -115,11 +115,8 @@ def check_sample_weight(sample_weight, sequences, *, name="sample_weight"):
     return sample_weight
 
 
-def check_fit_sample_weight(sample_weight, class_weight, y_encoded):
-    """Return checked sample weights as float32 (None stays None), or raise ValueError
-    when class and sample weights leave no sample with a positive weight."""
-    if sample_weight is not None:
-        sample_weight = sample_weight.astype(np.float32)
+def check_some_weight_positive(class_weight, y_encoded, sample_weight):
+    """A ValueError when class and sample weights leave no target with a positive weight."""
     combined = class_weight[y_encoded]
     if sample_weight is not None:
         combined = combined * sample_weight
@@ -128,7 +125,6 @@ def check_fit_sample_weight(sample_weight, class_weight, y_encoded):
             "Every training sample has weight zero (class_weight[y] * sample_weight), so there "
             "is nothing to learn from; give some samples a positive weight."
         )
-    return sample_weight
 
 
 def _check_X(estimator, X, *, reset, fitted_layout=None):

@@ -94,11 +94,11 @@ def test_a_bad_prediction_batch_size_is_a_clear_error(blinks):
 
 
 def test_auto_prediction_batches_respect_the_memory_budget(blinks, monkeypatch):
-    import sktorchcw._classifier as classifier_module
+    import sktorchcw._estimator as estimator_module
 
     X, y = blinks
     clf = fast_classifier(max_epochs=1).fit(X, y)
-    monkeypatch.setattr(classifier_module, "prediction_memory_budget", lambda device: 40_000)
+    monkeypatch.setattr(estimator_module, "prediction_memory_budget", lambda device: 40_000)
     counter = CountBatches(clf.module_)
     clf.predict_proba(X)
     # 20 steps x (2 features + 2 x 12 hidden) x 4 bytes + gates 4 x 4 x 12 = 2272 bytes each

@@ -1,0 +1,867 @@
+"""What LSTMBlinkClassifier and LSTMBlinkTagger share: parameters, the fit loop on skorch
+(fresh, continued, resumed from a checkpoint, interrupted), the loss, the device and
+prediction in batches.
+
+The estimators differ only in their targets (one label per sequence or per frame), the
+network's head and the validation scorer; each supplies those through the hooks at the
+end of :class:`SequenceEstimator`.
+"""
+
+import copy
+import difflib
+import inspect
+import os
+import sys
+from numbers import Integral, Real
+
+import joblib
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+from skorch.callbacks import EpochScoring, ProgressBar
+from skorch.dataset import ValidSplit
+from skorch.helper import predefined_split
+from skorch.history import History
+from torch import nn
+
+from ._batching import (
+    SequenceDataset,
+    SliceBatches,
+    check_batch_size,
+    prediction_memory_budget,
+)
+from ._checkpoint import (
+    EpochCheckpoint,
+    checkpoint_path,
+    load_checkpoint,
+    remove_checkpoint,
+    restore_checkpoint,
+    training_fingerprint,
+)
+from ._data import check_predict_input, check_some_weight_positive
+from ._device import get_rng_state, resolve_device, seeded_torch, set_rng_state
+from ._loss import REDUCTIONS, WEIGHTINGS, ClassWeightedLoss, criterion_formats
+from ._net import SequenceNet, logits_to_proba
+from ._persistence import save_model
+from ._weights import resolve_class_weight
+
+__all__ = ["SequenceEstimator", "PARAMETERS_DOC", "ROUTED_PREFIXES"]
+
+ROUTED_PREFIXES = ("module", "optimizer", "criterion", "iterator_train", "iterator_valid",
+                   "callbacks")
+_SINGLE_LOGIT_CRITERIA = (
+    nn.BCEWithLogitsLoss,
+    nn.BCELoss,
+    torch.nn.functional.binary_cross_entropy_with_logits,
+    torch.nn.functional.binary_cross_entropy,
+)
+_FORMAT_PARAMETERS = ("input_format", "target_format")
+# Private records of a fit, dropped and restored with the fitted attributes.
+_PRIVATE_FIT_STATE = ("_class_weight_source", "_torch_rng_state")
+
+
+# The Parameters section of both estimators' docstrings (numpydoc), written once.
+PARAMETERS_DOC = """    Parameters
+    ----------
+    class_weight : None, 'balanced', mapping or array-like, default=None
+        Weight of each class in the training loss. ``'balanced'`` gives
+        scikit-learn's ``n_samples / (n_classes * count_c)``, counted on the ``y``
+        passed to ``fit`` (inside cross-validation: the training fold; for the
+        tagger, its valid frames), each counting with its ``sample_weight``. A dict
+        (or any mapping, such as a pandas Series) maps original labels to weights
+        (missing classes weigh 1); an array lists weights in ``classes_`` order.
+        See :func:`resolve_class_weight`.
+    criterion : loss class, loss instance or callable, default=nn.CrossEntropyLoss
+        Any PyTorch loss, e.g. ``nn.L1Loss``, ``nn.MSELoss``, ``nn.HuberLoss``,
+        ``nn.BCEWithLogitsLoss`` or your own; targets and inputs are adapted per
+        criterion (see :class:`ClassWeightedLoss`). A class receives the
+        ``criterion__*`` parameters; ``criterion__input_format`` and
+        ``criterion__target_format`` declare what an unknown criterion expects.
+    loss_reduction : {'mean', 'weighted_mean', 'sum'}, default='mean'
+        ``'mean'``: ``sum(s*w*l) / N`` per batch, N the samples (or valid
+        frames) of the batch (Keras and scikit-learn);
+        ``'weighted_mean'``: ``sum(s*w*l) / sum(s*w)`` (what ``CrossEntropyLoss``
+        and ``NLLLoss(weight=)`` do);
+        ``'sum'``: ``sum(s*w*l)``.
+    weighting : {'sample', 'output'}, default='sample'
+        ``'sample'``: each sample's loss times its class weight. ``'output'``: the
+        loss of output column ``j`` times ``w_j`` (needs a one-hot criterion).
+    hidden_size : int, default=32
+        Units of each LSTM layer.
+    num_layers : int, default=1
+        Stacked LSTM layers.
+    bidirectional : bool, default=False
+        Read sequences in both directions.
+    dropout : float, default=0.0
+        Dropout between LSTM layers and before the linear layer, in [0, 1).
+    standardize : bool, default=True
+        Standardise each input feature with the mean and standard deviation of the
+        training data (valid time steps only). The statistics are part of the model.
+    max_epochs : int, default=30
+        Passes over the training data (with ``warm_start=True``, per call of ``fit``).
+    batch_size : int, default=64
+        Sequences per training batch.
+    lr : float, default=0.01
+        Learning rate.
+    optimizer : torch optimizer class, default=torch.optim.Adam
+        Further arguments through ``optimizer__*``.
+    train_split : None or callable, default=None
+        None trains on everything (or validates on ``fit``'s ``validation_data``).
+        ``skorch.dataset.ValidSplit(0.2, stratified=True)`` holds out a validation
+        set: its loss (not class-weighted, as in Keras) and balanced accuracy
+        (``valid_bacc``) go into ``history_``, so that
+        ``skorch.callbacks.EarlyStopping(monitor='valid_bacc', lower_is_better=False)``
+        can stop training. A ValidSplit without a ``random_state`` of its own is
+        seeded from ``random_state``, so the same int holds out the same samples.
+    callbacks : None or list, default=None
+        skorch callbacks (instances or ``(name, callback)`` pairs), copied on every
+        fit so the ones given stay untouched.
+    iterator_train, iterator_valid : None or class, default=None
+        None slices whole batches from tensors (fast). The tensors are copied to the
+        training device once when they take at most half of its free memory, so on a
+        GPU no batch is copied from the host; larger data is sliced on the host.
+        ``torch.utils.data.DataLoader`` takes skorch's per-sample path (for custom
+        datasets).
+    device : str or torch.device, default='auto'
+        'auto' (CUDA, then MPS, then CPU), 'cpu', 'cuda', 'cuda:N' or 'mps'.
+    random_state : None, int or numpy.random.RandomState, default=None
+        Seeds weight initialisation, dropout, shuffling and a ValidSplit. The same
+        int gives the same model; numpy's and torch's global random states are left
+        as they were (None draws fresh entropy, not from numpy's global state).
+    verbose : int, default=0
+        1 prints skorch's table of epochs.
+    progress_bar : bool or 'auto', default='auto'
+        Show a per-batch progress bar (skorch's ``ProgressBar``, tqdm) during ``fit``.
+        ``'auto'`` shows it when ``verbose > 0`` and standard output is a terminal,
+        never in logs, notebooks' captured output or CI.
+    checkpoint_dir : None, str or path, default=None
+        Folder for a checkpoint written after every epoch (weights, optimizer state,
+        history, random state; stored as safetensors and JSON, which cannot run code
+        when read), one file per training configuration, named after a hash of the
+        parameters and data. A fit that finds the checkpoint of its own parameters and
+        data there resumes from it and ends with ``max_epochs`` epochs in all, exactly
+        as if never stopped (with an int ``random_state`` and callbacks that keep no
+        state, such as EarlyStopping's counters or an LRScheduler's step, which are not
+        saved); other fits' checkpoints are left alone, so the fits of a parallel search
+        may share the folder. The checkpoint is deleted when its fit ends normally: all
+        epochs done, or stopped by a callback such as ``EarlyStopping``. Ctrl-C
+        (KeyboardInterrupt) keeps it, restores the last finished epoch and re-raises.
+    warm_start : bool, default=False
+        When True, ``fit`` on a fitted estimator continues from its weights, optimizer
+        state and history for ``max_epochs`` more epochs (as ``MLPClassifier`` does),
+        on data of the same layout and classes; class weights stay those of the
+        first fit unless ``class_weight`` changed. ``partial_fit`` always continues.
+    predict_batch_size : int or 'auto', default='auto'
+        Sequences per batch in ``predict``, ``predict_proba`` and
+        ``predict_log_proba``. ``'auto'`` takes as many as fit a memory budget (8 MiB
+        on the CPU, where batches that fit the caches are fastest; a quarter of the
+        free memory on a GPU), much faster than the training ``batch_size``. Read at
+        prediction time, so it can be changed after ``fit`` with ``set_params``.
+    **kwargs
+        Routed parameters: ``module__bias``, ``module__proj_size`` (of
+        :class:`torch.nn.LSTM`), ``optimizer__*``, ``criterion__*``,
+        ``iterator_train__*``, ``iterator_valid__*``, ``callbacks__*``.
+
+"""
+
+
+class SequenceEstimator(BaseEstimator):
+    """Base of the sequence estimators: parameters and the training machinery.
+
+    Not for direct use: see :class:`LSTMBlinkClassifier` and :class:`LSTMBlinkTagger`.
+    """
+
+    _parameter_constraints = {
+        "class_weight": [StrOptions({"balanced"}), dict, "array-like", None],
+        "criterion": [callable],
+        "loss_reduction": [StrOptions(set(REDUCTIONS))],
+        "weighting": [StrOptions(set(WEIGHTINGS))],
+        "hidden_size": [Interval(Integral, 1, None, closed="left")],
+        "num_layers": [Interval(Integral, 1, None, closed="left")],
+        "bidirectional": ["boolean"],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "standardize": ["boolean"],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "optimizer": [callable],
+        "train_split": [callable, None],
+        "callbacks": [list, None],
+        "iterator_train": [callable, None],
+        "iterator_valid": [callable, None],
+        "device": [str, torch.device],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "progress_bar": ["boolean", StrOptions({"auto"})],
+        "checkpoint_dir": [str, os.PathLike, None],
+        "warm_start": ["boolean"],
+        "predict_batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        *,
+        class_weight=None,
+        criterion=nn.CrossEntropyLoss,
+        loss_reduction="mean",
+        weighting="sample",
+        hidden_size=32,
+        num_layers=1,
+        bidirectional=False,
+        dropout=0.0,
+        standardize=True,
+        max_epochs=30,
+        batch_size=64,
+        lr=0.01,
+        optimizer=torch.optim.Adam,
+        train_split=None,
+        callbacks=None,
+        iterator_train=None,
+        iterator_valid=None,
+        device="auto",
+        random_state=None,
+        verbose=0,
+        progress_bar="auto",
+        checkpoint_dir=None,
+        warm_start=False,
+        predict_batch_size="auto",
+        **kwargs,
+    ):
+        self.class_weight = class_weight
+        self.criterion = criterion
+        self.loss_reduction = loss_reduction
+        self.weighting = weighting
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.bidirectional = bidirectional
+        self.dropout = dropout
+        self.standardize = standardize
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.optimizer = optimizer
+        self.train_split = train_split
+        self.callbacks = callbacks
+        self.iterator_train = iterator_train
+        self.iterator_valid = iterator_valid
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.progress_bar = progress_bar
+        self.checkpoint_dir = checkpoint_dir
+        self.warm_start = warm_start
+        self.predict_batch_size = predict_batch_size
+        self.__dict__.update(kwargs)
+
+    # -- parameters ---------------------------------------------------------------------
+
+    def get_params(self, deep=True):
+        params = super().get_params(deep=deep)
+        params.update(self._extra_params())
+        return params
+
+    def set_params(self, **params):
+        # Names that are not parameters are stored as they come, as the constructor stores
+        # them (scikit-learn's checks require that neither raises); fit refuses the ones
+        # that are not routed, naming them, before any training.
+        named = set(self._get_param_names())
+        extra = {key: value for key, value in params.items() if key not in named}
+        self.__dict__.update(extra)
+        super().set_params(**{k: v for k, v in params.items() if k not in extra})
+        return self
+
+    def _extra_params(self):
+        """Parameters given through ``**kwargs``: everything stored that is not a named
+        parameter, a fitted attribute (trailing ``_``) or private."""
+        named = set(self._get_param_names())
+        return {
+            key: value
+            for key, value in vars(self).items()
+            if key not in named and not key.endswith("_") and not key.startswith("_")
+        }
+
+    def _routed_for(self, prefix):
+        start = prefix + "__"
+        return {
+            key[len(start):]: value
+            for key, value in self._extra_params().items()
+            if key.startswith(start)
+        }
+
+    def _check_routed_params(self):
+        unknown = sorted(key for key in self._extra_params() if not _is_routed(key))
+        if unknown:
+            close = {key: difflib.get_close_matches(key, self._get_param_names(), n=1)
+                     for key in unknown}
+            hints = "".join(f" Did you mean {match[0]!r} for {key!r}?"
+                            for key, match in close.items() if match)
+            raise ValueError(
+                f"Unknown parameter(s) {unknown} for {type(self).__name__}.{hints} Routed "
+                f"parameters start with one of {[p + '__' for p in ROUTED_PREFIXES]}."
+            )
+        for iterator in ("iterator_train", "iterator_valid"):
+            routed = self._routed_for(iterator)
+            if "batch_size" in routed:
+                check_batch_size(routed["batch_size"], name=f"{iterator}__batch_size")
+
+    # -- fitting ------------------------------------------------------------------------
+
+    def fit(self, X, y, sample_weight=None, validation_data=None):
+        """Train the network on sequences ``X`` with labels ``y``.
+
+        Keras' ``model.fit(x, y, validation_data=..., class_weight=...)`` maps one to
+        one: ``class_weight`` is a parameter of the estimator, the rest are arguments
+        here. With ``warm_start=True`` a fitted estimator continues training.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_timesteps) or (n_samples, n_timesteps, \
+n_features), DataFrame, or list of (n_timesteps_i, n_features) arrays
+            Training sequences.
+        y : array-like
+            Labels of any type (ints, strings, bools), at least two classes: one per
+            sequence ``(n_samples,)`` for the classifier, one per frame (an
+            ``(n_samples, n_timesteps)`` array or a list of ``(n_timesteps_i,)`` arrays)
+            for the tagger.
+        sample_weight : array-like, default=None
+            Non-negative weights, multiplied with the class weights: one per sequence
+            ``(n_samples,)``, or for the tagger also one per frame (the structure of y).
+        validation_data : tuple (X_val, y_val) or (X_val, y_val, sample_weight_val), \
+default=None
+            Data to evaluate after every epoch, as in Keras: ``history_`` records its
+            ``valid_loss`` (not weighted by class weights; weighted by
+            ``sample_weight_val`` when given) and ``valid_bacc``, which
+            ``skorch.callbacks.EarlyStopping`` can monitor. ``X_val`` in any layout
+            ``fit`` accepts; its labels must be among the classes of ``y``. Cannot be
+            combined with ``train_split``.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+
+        Raises
+        ------
+        KeyboardInterrupt
+            On Ctrl-C, after going back to the last finished epoch (the estimator keeps
+            that model, and the checkpoint is kept for resuming); before the first
+            epoch finishes the estimator is left as it was before ``fit``.
+        TrainingDivergedError
+            When the loss or the weights become NaN or infinite.
+        """
+        continued = bool(self.warm_start) and self._is_fitted()
+        return self._fit_keeping_state(
+            X, y, sample_weight, validation_data, continued=continued, epochs=None
+        )
+
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """Train one more epoch on ``X``, ``y``, starting from the current model.
+
+        The first call (on an unfitted estimator) initialises the network; later calls
+        continue from its weights and optimizer state. Class weights stay those of the
+        first call unless ``class_weight`` changed since: then they are resolved again
+        (``'balanced'`` counts the ``y`` of this call).
+
+        Parameters
+        ----------
+        X : array-like, DataFrame or list of arrays
+            Training sequences, in the layout of the first call.
+        y : array-like of shape (n_samples,)
+            Labels; all among the classes.
+        classes : array-like of shape (n_classes,), default=None
+            Every class of the whole stream, for a first call whose ``y`` may miss some
+            (as in scikit-learn). None takes the classes of ``y``. Later calls may
+            pass the same classes or None.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights, multiplied with the class weights.
+
+        Returns
+        -------
+        self : object
+
+        Examples
+        --------
+        >>> from sktorchcw import LSTMBlinkClassifier
+        >>> from sktorchcw.datasets import make_blink_dataset
+        >>> X, y = make_blink_dataset(200, seq_len=20, prevalence=0.2, random_state=0)
+        >>> clf = LSTMBlinkClassifier(device="cpu", random_state=0)
+        >>> for start in range(0, 200, 50):
+        ...     clf = clf.partial_fit(X[start:start + 50], y[start:start + 50], classes=[0, 1])
+        >>> len(clf.history_)
+        4
+        """
+        continued = self._is_fitted()
+        if continued and classes is not None:
+            given = np.unique(np.asarray(classes))
+            if not np.array_equal(given, self.classes_):
+                raise ValueError(
+                    f"classes={given.tolist()!r} differs from the classes "
+                    f"{self.classes_.tolist()!r} of the first partial_fit; pass the same "
+                    "classes or None."
+                )
+        return self._fit_keeping_state(
+            X, y, sample_weight, None, continued=continued, epochs=1, classes=classes
+        )
+
+    def _is_fitted(self):
+        return hasattr(self, "net_")
+
+    def _fit_keeping_state(self, X, y, sample_weight, validation_data, **how):
+        """Run a fit; if it fails, leave the estimator as it was before.
+
+        A failed fresh fit leaves the estimator unfitted (no attribute of an earlier fit
+        remains); a failed continued fit keeps the model it continued. A Ctrl-C after
+        at least one finished epoch keeps that epoch's model and re-raises.
+        """
+        before = self._fitted_state()
+        try:
+            self._fit(X, y, sample_weight, validation_data, **how)
+        except BaseException as error:
+            kept_interrupted_model = (
+                isinstance(error, KeyboardInterrupt)
+                and self.__dict__.get("net_") is not before.get("net_")
+                and self._is_fitted()
+            )
+            if not kept_interrupted_model:
+                self._restore_fitted_state(before if how["continued"] else {})
+            raise
+        return self
+
+    def _fitted_state(self):
+        return {key: value for key, value in vars(self).items() if _is_fitted_attribute(key)}
+
+    def _restore_fitted_state(self, state):
+        for key in [key for key in vars(self) if _is_fitted_attribute(key)]:
+            delattr(self, key)
+        self.__dict__.update(state)
+
+    def _fit(self, X, y, sample_weight, validation_data, *, continued, epochs, classes=None):
+        self._validate_params()
+        self._check_routed_params()
+        self._check_validation_setup(validation_data)
+        previous_net = self.net_ if continued else None
+        if continued:
+            sequences, y_encoded = self._check_continued_data(X, y)
+        else:
+            sequences, self.classes_, y_encoded = self._check_training_data(X, y, classes)
+            self.input_layout_ = sequences.layout
+        sample_weight = self._check_sample_weight(sample_weight, sequences, y_encoded)
+        targets, weights = self._valid_targets(y_encoded, sample_weight, sequences)
+        self.class_weight_ = self._resolve_class_weight(targets, weights, continued)
+        check_some_weight_positive(self.class_weight_, targets, weights)
+        if sample_weight is not None:
+            sample_weight = sample_weight.astype(np.float32)
+        valid_dataset = self._validation_dataset(validation_data)
+        self.device_ = resolve_device(self.device)
+        criterion = self._build_criterion()
+        dataset = SequenceDataset(sequences.values, sequences.lengths, y_encoded, sample_weight)
+        start_epochs = 0 if previous_net is None else len(previous_net.history_)
+        total_epochs = start_epochs + (epochs or int(self.max_epochs))
+        checkpoint, fingerprint = None, None
+        if self.checkpoint_dir is not None:
+            # Before the seed is drawn, which advances a RandomState given as random_state.
+            fingerprint = self._fingerprint(sequences, y_encoded, sample_weight,
+                                            valid_dataset, previous_net)
+            checkpoint = load_checkpoint(self.checkpoint_dir, fingerprint)
+        seed = _draw_seed(self.random_state)
+        epochs_done = checkpoint["epochs"] if checkpoint else start_epochs
+        scaling = _feature_scaling(sequences) if self.standardize else (None, None)
+        net = self._build_net(
+            criterion, sequences.n_features, scaling, seed, epochs_done, fingerprint,
+            epochs=total_epochs - epochs_done, valid_dataset=valid_dataset,
+        )
+        with seeded_torch(seed, self.device_):
+            net.initialize()
+            if checkpoint is not None:
+                restore_checkpoint(net, checkpoint)
+            elif continued:
+                self._continue_from(net, previous_net)
+            net.partial_fit(dataset, y_encoded)
+            rng_state = get_rng_state(self.device_)
+        self._finish(net, rng_state, total_epochs, fingerprint)
+
+    def _finish(self, net, rng_state, total_epochs, fingerprint):
+        """Keep the trained net; re-raise a Ctrl-C, and delete the checkpoint of a fit that
+        ended normally (all epochs done, or a callback such as EarlyStopping stopped it)."""
+        if not net.interrupted_ and self.checkpoint_dir is not None:
+            remove_checkpoint(self.checkpoint_dir, fingerprint)
+        if len(net.history) > 0:
+            self.net_ = net
+            self._class_weight_source = _class_weight_source(self.class_weight)
+            self._torch_rng_state = rng_state
+        if net.interrupted_:
+            kept = (
+                "the model holds the weights of the last finished epoch"
+                + (", and its checkpoint is kept: fit again with the same checkpoint_dir to "
+                   "resume" if self.checkpoint_dir is not None else "")
+                if len(net.history) > 0 else "no epoch finished, so the estimator is left unfitted"
+            )
+            raise KeyboardInterrupt(
+                f"Training was interrupted after {len(net.history)} of {total_epochs} epochs; "
+                f"{kept}."
+            )
+
+    def _resolve_class_weight(self, y_encoded, sample_weight, continued):
+        if continued and getattr(self, "_class_weight_source", None) in (
+            None, _class_weight_source(self.class_weight)
+        ):
+            return self.class_weight_  # as in the first fit, unless class_weight changed
+        return resolve_class_weight(
+            self.class_weight, classes=self.classes_, y=self.classes_[y_encoded],
+            sample_weight=sample_weight,
+        )
+
+    def _check_validation_setup(self, validation_data):
+        if validation_data is not None and self.train_split is not None:
+            raise ValueError(
+                "validation_data and train_split both give a validation set; drop one: "
+                "validation_data=(X_val, y_val) for data of your own, or "
+                "train_split=ValidSplit(...) to hold out part of the training data."
+            )
+        if validation_data is None and self.train_split is None:
+            for name, monitor in _monitors(self.callbacks or []):
+                if monitor.startswith("valid_"):
+                    raise ValueError(
+                        f"The callback {name} monitors {monitor!r}, which needs a validation "
+                        "set, but there is none. Pass validation_data=(X_val, y_val) to fit, "
+                        "or hold out part of the training data with "
+                        "train_split=skorch.dataset.ValidSplit(0.2, stratified=True)."
+                    )
+
+    def _validation_dataset(self, validation_data):
+        """validation_data checked like data for ``predict``, labels among ``classes_``."""
+        if validation_data is None:
+            return None
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+            raise ValueError(
+                "validation_data must be a tuple (X_val, y_val) or (X_val, y_val, "
+                f"sample_weight_val); got {type(validation_data).__name__}"
+                + (f" of length {len(validation_data)}"
+                   if isinstance(validation_data, (tuple, list)) else "") + "."
+            )
+        X_val, y_val, *weights = validation_data
+        try:
+            sequences, y_encoded = self._check_continued_data(
+                X_val, y_val, hint="Validation labels must be classes of the training y.")
+            sample_weight = self._check_sample_weight(
+                weights[0] if weights else None, sequences, y_encoded, name="sample_weight_val")
+        except ValueError as error:
+            raise ValueError(f"validation_data: {error}") from None
+        if sample_weight is not None:
+            sample_weight = sample_weight.astype(np.float32)
+        return SequenceDataset(sequences.values, sequences.lengths, y_encoded, sample_weight)
+
+    def _fingerprint(self, sequences, y_encoded, sample_weight, valid_dataset, previous_net):
+        """The checkpoint name: parameters and data, plus what a fit starts from (the
+        validation data, and the weights and epochs of a model it continues)."""
+        fingerprint = training_fingerprint(self, sequences, y_encoded, sample_weight)
+        extra: list = []
+        if valid_dataset is not None:
+            extra.append([None if t is None else t.numpy() for t in valid_dataset._fields()])
+        if previous_net is not None:
+            state = previous_net.module_.state_dict()
+            extra.append((len(previous_net.history_),
+                          [state[name].detach().cpu().numpy() for name in sorted(state)]))
+        return joblib.hash((fingerprint, extra)) if extra else fingerprint
+
+    def _continue_from(self, net, previous):
+        """Start ``net`` where ``previous`` ended: weights, optimizer state (with the
+        current optimizer settings), history and the random state after its training."""
+        try:
+            net.module_.load_state_dict(previous.module_.state_dict())
+        except RuntimeError:
+            raise ValueError(
+                "warm_start=True (or partial_fit) continues the fitted network, but the "
+                "network's shape changed since (hidden_size, num_layers, bidirectional, "
+                "standardize, module__*, or a criterion with another number of outputs). "
+                "Fit with warm_start=False to start afresh."
+            ) from None
+        if type(net.optimizer_) is type(previous.optimizer_):
+            settings = [{key: value for key, value in group.items() if key != "params"}
+                        for group in net.optimizer_.param_groups]
+            net.optimizer_.load_state_dict(previous.optimizer_.state_dict())
+            for group, current in zip(net.optimizer_.param_groups, settings, strict=True):
+                group.update(current)
+        net.history_ = History(copy.deepcopy(previous.history_.to_list()))
+        rng_state = getattr(self, "_torch_rng_state", None)
+        if rng_state is not None:
+            set_rng_state(rng_state, self.device_)
+
+    def _build_criterion(self):
+        params = self._routed_for("criterion")
+        formats = {key: params.pop(key) for key in _FORMAT_PARAMETERS if key in params}
+        criterion = self.criterion
+        if params:
+            if not inspect.isclass(criterion):
+                raise ValueError(
+                    f"criterion__* parameters {sorted(params)} need criterion to be a class; "
+                    f"got {criterion!r}. Pass the class (e.g. nn.HuberLoss) or configure the "
+                    "instance yourself."
+                )
+            criterion = _instantiate_criterion(criterion, params)
+        if criterion_formats(criterion) is None and len(formats) < 2:
+            raise ValueError(
+                f"{type(self).__name__} does not know what criterion {criterion!r} expects. "
+                "Declare it with criterion__input_format='logits' | 'log_probabilities' | "
+                "'probabilities' and criterion__target_format='index' | 'onehot'."
+            )
+        return ClassWeightedLoss(
+            criterion,
+            self.class_weight_,
+            reduction=self.loss_reduction,
+            weighting=self.weighting,
+            **formats,
+        )
+
+    def _n_outputs(self):
+        n_classes = len(self.classes_)
+        single_logit_criterion = any(
+            self.criterion is known
+            or (inspect.isclass(known) and _is_kind_of(self.criterion, known))
+            for known in _SINGLE_LOGIT_CRITERIA
+        )
+        if n_classes == 2 and single_logit_criterion and self.weighting == "sample":
+            return 1
+        return n_classes
+
+    def _build_net(self, criterion, n_features, scaling, seed, epochs_done=0, fingerprint=None,
+                   *, epochs=None, valid_dataset=None):
+        mean, scale = scaling
+        iterator_train = self.iterator_train or SliceBatches
+        routed_iterator_train = {"shuffle": True, **self._routed_for("iterator_train")}
+        if iterator_train is SliceBatches:
+            routed_iterator_train.setdefault("seed", seed)
+            routed_iterator_train.setdefault("start_epoch", epochs_done)
+            routed_iterator_train.setdefault("device", self.device_)
+        iterator_valid = self.iterator_valid or SliceBatches
+        routed_iterator_valid = self._routed_for("iterator_valid")
+        if iterator_valid is SliceBatches:
+            routed_iterator_valid = {"device": self.device_, **routed_iterator_valid}
+        return SequenceNet(
+            module=self._module_class,
+            module__n_features=n_features,
+            module__n_outputs=self._n_outputs(),
+            # int(): nn.LSTM refuses numpy integers, which the parameter checks accept.
+            module__hidden_size=int(self.hidden_size),
+            module__num_layers=int(self.num_layers),
+            module__bidirectional=self.bidirectional,
+            module__dropout=self.dropout,
+            module__input_mean=mean,
+            module__input_scale=scale,
+            criterion=criterion,
+            optimizer=self.optimizer,
+            lr=self.lr,
+            max_epochs=max(int(self.max_epochs if epochs is None else epochs), 0),
+            batch_size=int(self.batch_size),
+            iterator_train=iterator_train,
+            iterator_valid=iterator_valid,
+            train_split=self._train_split(seed, valid_dataset),
+            callbacks=self._callbacks(fingerprint),
+            predict_nonlinearity=logits_to_proba,
+            verbose=self.verbose,
+            device=self.device_,
+            **_prefixed("module", self._routed_for("module")),
+            **_prefixed("optimizer", self._routed_for("optimizer")),
+            **_prefixed("iterator_train", routed_iterator_train),
+            **_prefixed("iterator_valid", routed_iterator_valid),
+            **_prefixed("callbacks", self._routed_for("callbacks")),
+        )
+
+    def _train_split(self, seed, valid_dataset):
+        """The validation data given to fit, or ``train_split``, seeded from random_state
+        when it is a random ValidSplit without a seed of its own (which would draw from
+        numpy's global random state, so two fits would hold out different samples)."""
+        if valid_dataset is not None:
+            return predefined_split(valid_dataset)
+        split = self.train_split
+        if (isinstance(split, ValidSplit) and split.random_state is None
+                and split._is_float(split.cv)):
+            split = copy.copy(split)
+            split.random_state = seed
+        return split
+
+    def _callbacks(self, fingerprint=None):
+        balanced_accuracy = EpochScoring(
+            self._validation_scoring(), lower_is_better=False, on_train=False, name="valid_bacc"
+        )
+        callbacks = [("valid_bacc", balanced_accuracy), *copy.deepcopy(self.callbacks or [])]
+        if self._shows_progress_bar():
+            callbacks.append(("progress_bar", ProgressBar()))
+        if self.checkpoint_dir is not None:
+            path = checkpoint_path(self.checkpoint_dir, fingerprint)
+            callbacks.append(("checkpoint", EpochCheckpoint(path, fingerprint)))
+        return callbacks
+
+    def _shows_progress_bar(self):
+        if self.progress_bar == "auto":
+            return bool(self.verbose) and sys.stdout.isatty()
+        return bool(self.progress_bar)
+
+    # -- prediction ---------------------------------------------------------------------
+
+    def _predict_logits(self, X):
+        """Logits (float64, on the CPU) of X, in batches of the prediction batch size."""
+        check_is_fitted(self)
+        sequences = check_predict_input(self, X, self.input_layout_)
+        dataset = SequenceDataset(sequences.values, sequences.lengths)
+        return self.net_.predict_logits(dataset, self._prediction_batch_size(sequences))
+
+    def _prediction_batch_size(self, sequences):
+        """``predict_batch_size``, or for 'auto' as many sequences as fit the memory
+        budget of one batch (their inputs and the LSTM's activations)."""
+        if self.predict_batch_size != "auto":
+            check_batch_size(self.predict_batch_size, name="predict_batch_size")
+            return int(self.predict_batch_size)
+        lstm = self.module_.lstm
+        width = lstm.hidden_size * (2 if lstm.bidirectional else 1)
+        # float32 inputs, each layer's outputs and the gates of the step being computed.
+        per_sequence = 4 * sequences.values.shape[1] * (sequences.n_features + 2 * width)
+        per_sequence += 4 * 4 * lstm.hidden_size * lstm.num_layers
+        budget = prediction_memory_budget(self.device_)
+        return int(max(1, min(sequences.n_samples, budget // per_sequence)))
+
+    def save(self, path):
+        """Write the fitted model to a file that cannot carry code.
+
+        The weights are stored for torch's weights-only loader, the parameters,
+        classes, fitted class weights and history as JSON, with a checksum. Read it
+        back with :func:`sktorchcw.load`. ``callbacks``, ``train_split``, the
+        iterators, ``checkpoint_dir`` and their routed parameters are training-time
+        only and not stored (a warning says so when set). Use pickle or joblib
+        instead for scikit-learn workflows with files you trust; use ``save`` for
+        files that cross a trust boundary.
+
+        Parameters
+        ----------
+        path : str or path-like
+            The file to write (conventionally ``*.sktorchcw``).
+
+        Examples
+        --------
+        >>> import tempfile, os
+        >>> import sktorchcw
+        >>> from sktorchcw.datasets import make_blink_dataset
+        >>> X, y = make_blink_dataset(60, seq_len=20, prevalence=0.2, random_state=0)
+        >>> clf = sktorchcw.LSTMBlinkClassifier(max_epochs=2, random_state=0).fit(X, y)
+        >>> path = os.path.join(tempfile.mkdtemp(), "blinks.sktorchcw")
+        >>> clf.save(path)
+        >>> loaded = sktorchcw.load(path)
+        >>> bool((loaded.predict_proba(X) == clf.predict_proba(X)).all())
+        True
+        """
+        save_model(self, path)
+
+    @property
+    def history_(self):
+        check_is_fitted(self)
+        return self.net_.history_
+
+    @property
+    def module_(self):
+        check_is_fitted(self)
+        return self.net_.module_
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if "net_" in state:
+            # skorch maps a model saved on an absent GPU to the CPU; record where it now lives.
+            self.device_ = str(self.net_.device)
+
+    # -- what each estimator supplies ----------------------------------------------------
+
+    #: The network: an nn.Module taking ``(x, lengths)`` and returning logits.
+    _module_class: type = nn.Module
+
+    def _check_training_data(self, X, y, classes):
+        """Validate fresh training data: ``(sequences, classes, y_encoded)``."""
+        raise NotImplementedError
+
+    def _check_continued_data(self, X, y, *, hint=None):
+        """Validate data for the fitted model: ``(sequences, y_encoded)``."""
+        raise NotImplementedError
+
+    def _check_sample_weight(self, sample_weight, sequences, y_encoded, *,
+                             name="sample_weight"):
+        """Sample weights shaped like ``y_encoded`` (float64), or None."""
+        raise NotImplementedError
+
+    def _valid_targets(self, y_encoded, sample_weight, sequences):
+        """Encoded labels and weights of every target that enters the loss, flat."""
+        raise NotImplementedError
+
+    def _validation_scoring(self):
+        """The scoring of ``valid_bacc`` for :class:`skorch.callbacks.EpochScoring`."""
+        raise NotImplementedError
+
+
+def _is_fitted_attribute(key):
+    """Fitted state: public names ending in '_', and the private records of a fit."""
+    return (key.endswith("_") and not key.startswith("_")) or key in _PRIVATE_FIT_STATE
+
+
+def _draw_seed(random_state):
+    """The seed of one fit. None draws fresh entropy rather than from numpy's global
+    random state, which a fit leaves as it was."""
+    if random_state is None:
+        return int(np.random.default_rng().integers(np.iinfo(np.int32).max))
+    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+
+
+def _class_weight_source(class_weight):
+    """What class_weight was when class_weight_ was resolved, to see whether it changed."""
+    return joblib.hash(class_weight)
+
+
+def _monitors(callbacks):
+    """(name, monitored history key) of each callback that monitors one."""
+    for item in callbacks:
+        name, callback = item if isinstance(item, tuple) else (type(item).__name__, item)
+        monitor = getattr(callback, "monitor", None)
+        if isinstance(monitor, str):
+            yield name, monitor
+
+
+def _instantiate_criterion(criterion_class, params):
+    try:
+        return criterion_class(**params)
+    except TypeError as error:
+        accepted = sorted(inspect.signature(criterion_class).parameters)
+        raise ValueError(
+            f"criterion {criterion_class.__name__} does not take the parameter(s) "
+            f"{['criterion__' + key for key in sorted(params)]} ({error}); it accepts "
+            f"{accepted}. In a grid over criterion, put each criterion's parameters in its "
+            "own grid: [{'criterion': [nn.HuberLoss], 'criterion__delta': [0.5]}, "
+            "{'criterion': [nn.L1Loss]}]."
+        ) from None
+
+
+def _is_routed(key):
+    prefix, separator, _ = key.partition("__")
+    return bool(separator) and prefix in ROUTED_PREFIXES
+
+
+def _prefixed(prefix, params):
+    return {f"{prefix}__{key}": value for key, value in params.items()}
+
+
+def _is_kind_of(criterion, known_class):
+    klass = criterion if inspect.isclass(criterion) else type(criterion)
+    return issubclass(klass, known_class)
+
+
+def _feature_scaling(sequences):
+    """Per-feature mean and standard deviation over the valid time steps."""
+    values = sequences.values
+    if sequences.lengths is None:
+        steps = values.reshape(-1, values.shape[2])
+    else:
+        valid = np.arange(values.shape[1]) < sequences.lengths[:, None]
+        steps = values[valid]
+    mean = steps.mean(axis=0, dtype=np.float64)
+    scale = steps.std(axis=0, dtype=np.float64)
+    # A constant feature carries no information; leave it unscaled rather than divide by 0.
+    scale[scale < 1e-12] = 1.0
+    return mean.astype(np.float32), scale.astype(np.float32)
