@@ -10,9 +10,9 @@ from ._data import (
     check_sample_weight,
 )
 from ._estimator import (
-    PARAMETERS_DOC,
     SequenceEstimator,
     _is_routed,  # noqa: F401  (still imported from here by _persistence)
+    document_parameters,
 )
 from ._module import LSTMLogits
 from ._net import logits_to_log_proba, logits_to_proba
@@ -20,6 +20,7 @@ from ._net import logits_to_log_proba, logits_to_proba
 __all__ = ["LSTMBlinkClassifier"]
 
 
+@document_parameters
 class LSTMBlinkClassifier(ClassifierMixin, SequenceEstimator):
     """LSTM sequence classifier with class weights for any PyTorch loss.
 
@@ -167,5 +168,3 @@ class LSTMBlinkClassifier(ClassifierMixin, SequenceEstimator):
     def _validation_scoring(self):
         return get_scorer("balanced_accuracy")
 
-
-LSTMBlinkClassifier.__doc__ = LSTMBlinkClassifier.__doc__.format(parameters=PARAMETERS_DOC)

@@ -48,7 +48,7 @@ from ._net import SequenceNet, logits_to_proba
 from ._persistence import save_model
 from ._weights import resolve_class_weight
 
-__all__ = ["SequenceEstimator", "PARAMETERS_DOC", "ROUTED_PREFIXES"]
+__all__ = ["SequenceEstimator", "PARAMETERS_DOC", "ROUTED_PREFIXES", "document_parameters"]
 
 ROUTED_PREFIXES = ("module", "optimizer", "criterion", "iterator_train", "iterator_valid",
                    "callbacks")
@@ -166,6 +166,12 @@ PARAMETERS_DOC = """    Parameters
         ``iterator_train__*``, ``iterator_valid__*``, ``callbacks__*``.
 
 """
+
+
+def document_parameters(cls):
+    """Class decorator: put :data:`PARAMETERS_DOC` where the docstring says {parameters}."""
+    cls.__doc__ = (cls.__doc__ or "").format(parameters=PARAMETERS_DOC)
+    return cls
 
 
 class SequenceEstimator(BaseEstimator):

@@ -1,13 +1,21 @@
-"""Model files that cannot carry code: tensors for torch's weights-only loader, the rest JSON.
+"""Model files that cannot carry code: safetensors tensors, everything else JSON.
 
-A file is one ``torch.save`` archive holding a dict of three entries: ``"metadata"``, a
-JSON string (parameters, classes, fitted class weights, history...), ``"state_dict"``,
-the network's tensors, and ``"sha256"``, a digest of both. Loading uses
-``torch.load(weights_only=True)``, which refuses anything but tensors and plain data, so
-a file cannot run code; the digest detects files changed or damaged after saving (it is
-not a signature: whoever can write the file can recompute it). Criterion and optimizer
-are stored by name and resolved only to torch's own loss, functional and optimizer
-objects or sktorchcw's.
+A model file is one safetensors file: the network's tensors (``module.*``) and any
+tensor a parameter holds (``params.*``), and in safetensors' own string header
+(``__metadata__``) two entries: ``"sktorchcw"``, a JSON document (parameters, classes,
+fitted class weights, history...), and ``"sha256"``, a digest of that document and of
+every tensor. safetensors' parser reads only a JSON header and raw tensor bytes, and
+nothing here calls ``torch.load`` or unpickles anything, so a file cannot run code on
+any torch version (``torch.load(weights_only=True)`` could before torch 2.6,
+CVE-2025-32434, and corrupted memory before 2.10, CVE-2026-24747). The digest detects
+files changed or damaged after saving; it is not a signature (whoever can write the file
+can recompute it). Criterion and optimizer are stored by name, a criterion instance by
+its class and constructor arguments, and are resolved only to torch's own loss,
+functional and optimizer objects or sktorchcw's.
+
+The container (:func:`encode_safe_file`, :func:`parse_safe_file`) and the JSON coding
+of values (:func:`encode_value`, :func:`decode_value`) are shared with the checkpoints
+of :mod:`sktorchcw._checkpoint`.
 """
 
 import hashlib
@@ -15,71 +23,91 @@ import importlib
 import inspect
 import json
 import os
-import pickle
-import warnings
 
 import numpy as np
+import safetensors.torch
 import torch
 from sklearn.utils.validation import check_is_fitted
 from skorch.history import History
 
 from ._device import resolve_device, seeded_torch
+from ._warnings import warn_at_caller
 
-__all__ = ["save_model", "load_model", "FORMAT", "FORMAT_VERSION"]
+__all__ = ["save_model", "load_model", "FORMAT", "FORMAT_VERSION", "encode_safe_file",
+           "parse_safe_file", "encode_value", "decode_value"]
 
 FORMAT = "sktorchcw-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+_MODEL_FILE = "a model file written by LSTMBlinkClassifier.save"
 # Not stored: they matter for training only (and the first four may hold code).
 _TRAINING_ONLY = ("callbacks", "train_split", "iterator_train", "iterator_valid",
                   "checkpoint_dir")
 _CALLABLE_PARAMS = ("criterion", "optimizer")
 # Where a stored criterion or optimizer may come from, checked before anything is imported.
+# A module of losses that sktorchcw adds goes into the criterion's list.
 _CALLABLE_MODULES = {
     "criterion": ("torch.nn.modules.loss", "torch.nn.functional", "sktorchcw._loss"),
     "optimizer": ("torch.optim",),
 }
 _TENSOR_DTYPES = (torch.float32, torch.float64, torch.float16, torch.int64, torch.int32,
                   torch.int16, torch.int8, torch.uint8, torch.bool)
+# numpy kinds a stored array or scalar may have: bool, integers, floats, strings.
+_NUMPY_KINDS = "biufU"
 _METADATA_TYPES: dict[str, type | tuple[type, ...]] = {
     "params": dict, "classes": dict, "class_weight": list, "n_features_in": int,
     "feature_names_in": (list, type(None)), "input_layout": str, "n_features": int,
     "device": str, "history": list,
 }
+# safetensors' header: an 8-byte little-endian length, then that many bytes of JSON.
+_LENGTH_BYTES = 8
+_MAX_HEADER_BYTES = 100_000_000  # safetensors' own limit
+_HEADER_KEYS = ("sktorchcw", "sha256")
+_ZIP_MAGIC = b"PK\x03\x04"  # a torch.save archive
+_PICKLE_PROTOCOLS = (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
+
+
+# -- the model file -------------------------------------------------------------------------
 
 
 def save_model(estimator, path):
-    """Write a fitted LSTMBlinkClassifier to ``path`` (see the module docstring)."""
+    """Write a fitted LSTMBlinkClassifier to ``path``, a path or a binary file object.
+
+    See the module docstring for the format. Everything is checked and encoded before the
+    file is opened, so a refused model leaves no file behind.
+    """
     check_is_fitted(estimator)
-    metadata = json.dumps(_metadata(estimator), sort_keys=True)
-    state_dict = {
-        name: tensor.detach().cpu().contiguous()
-        for name, tensor in estimator.module_.state_dict().items()
+    _check_folder(path)
+    tensors = {
+        f"module.{name}": tensor for name, tensor in estimator.module_.state_dict().items()
     }
-    payload = {"metadata": metadata, "state_dict": state_dict,
-               "sha256": _digest(metadata, state_dict)}
-    torch.save(payload, os.fspath(path))
+    metadata = _metadata(estimator, tensors)
+    _write(path, encode_safe_file(metadata, tensors))
 
 
 def load_model(path, device=None):
     """Read a file written by :func:`save_model`; see :func:`sktorchcw.load`."""
-    payload = _read_payload(path)
-    metadata = _check_metadata(path, payload["metadata"])
+    name = _name(path)
     try:
-        return _estimator_from(path, metadata, payload["state_dict"], device)
-    except (KeyError, TypeError, AttributeError, IndexError, OverflowError,
+        metadata, tensors = parse_safe_file(_read(path), _MODEL_FILE)
+    except ValueError as error:
+        raise ValueError(f"{name} {error}") from None
+    metadata = _check_metadata(name, metadata)
+    try:
+        return _estimator_from(name, metadata, tensors, device)
+    except (KeyError, TypeError, AttributeError, IndexError, OverflowError, RecursionError,
             RuntimeError) as error:
         # The checksum held, so the file was written this way: by another program, or
         # edited with the checksum recomputed. Say so instead of failing somewhere inside.
         raise ValueError(
-            f"{path} holds metadata this sktorchcw cannot use ({type(error).__name__}: "
+            f"{name} holds metadata this sktorchcw cannot use ({type(error).__name__}: "
             f"{error}); it was not written by LSTMBlinkClassifier.save, or was edited."
         ) from None
 
 
-def _estimator_from(path, metadata, state_dict, device):
+def _estimator_from(name, metadata, tensors, device):
     from ._classifier import LSTMBlinkClassifier
 
-    estimator = LSTMBlinkClassifier(**_params_from_json(path, metadata["params"]))
+    estimator = LSTMBlinkClassifier(**_params_from_json(name, metadata["params"], tensors))
     estimator._validate_params()
     estimator._check_routed_params()
     estimator.classes_ = _array_from_json(metadata["classes"])
@@ -92,18 +120,19 @@ def _estimator_from(path, metadata, state_dict, device):
     net = estimator._build_net(
         estimator._build_criterion(), metadata["n_features"], (None, None), seed=0
     )
+    state_dict = _with_prefix(tensors, "module.")
     # Compared on the meta device (no memory) first, so that parameters describing a
     # huge network never allocate it.
-    _check_weight_shapes(path, net, state_dict)
+    _check_weight_shapes(name, net, state_dict)
     with seeded_torch(0, estimator.device_):  # the weights are replaced; keep global RNG
         net.initialize()
-    _load_weights(path, net.module_, state_dict)
+    _load_weights(name, net.module_, state_dict)
     net.history_ = History(metadata["history"])
     estimator.net_ = net
     return estimator
 
 
-def _metadata(estimator):
+def _metadata(estimator, tensors):
     from . import __version__
 
     names = getattr(estimator, "feature_names_in_", None)
@@ -111,7 +140,7 @@ def _metadata(estimator):
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "sktorchcw_version": __version__,
-        "params": _params_to_json(estimator),
+        "params": _params_to_json(estimator, tensors),
         "classes": _array_to_json(estimator.classes_),
         "class_weight": [float(w) for w in estimator.class_weight_],
         "n_features_in": int(estimator.n_features_in_),
@@ -123,41 +152,99 @@ def _metadata(estimator):
     }
 
 
-def _params_to_json(estimator):
+def _check_metadata(name, metadata):
+    if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
+        raise ValueError(f"{name} is not {_MODEL_FILE}.")
+    version = metadata.get("format_version")
+    if type(version) is int and version > FORMAT_VERSION:
+        raise ValueError(
+            f"{name} uses model file format {version}, newer than this sktorchcw "
+            f"(format {FORMAT_VERSION}) reads; upgrade sktorchcw."
+        )
+    if type(version) is not int or version != FORMAT_VERSION:
+        raise ValueError(f"{name} has an unknown model file format version {version!r}.")
+    wrong = sorted(key for key, kind in _METADATA_TYPES.items()
+                   if not isinstance(metadata.get(key, ...), kind)
+                   or isinstance(metadata.get(key), bool))
+    if wrong:
+        raise ValueError(f"{name} has missing or malformed metadata entries {wrong}; it was "
+                         "not written by LSTMBlinkClassifier.save, or was edited.")
+    if metadata["n_features"] < 1 or metadata["n_features_in"] < 1:
+        raise ValueError(f"{name} describes a model with no input features; refused.")
+    return metadata
+
+
+def _check_weight_shapes(name, net, state_dict):
+    with torch.device("meta"):
+        module = net.module(**net.get_params_for("module"))
+    expected = {key: tuple(tensor.shape) for key, tensor in module.state_dict().items()}
+    found = {key: tuple(tensor.shape) for key, tensor in state_dict.items()}
+    if expected != found:
+        differences = sorted(
+            f"{key}: {found.get(key, 'missing')} where the parameters give "
+            f"{expected.get(key, 'nothing')}"
+            for key in set(expected) | set(found) if expected.get(key) != found.get(key)
+        )
+        raise ValueError(f"{name} holds weights that do not fit the model its parameters "
+                         f"describe: {'; '.join(differences[:3])}.")
+    if not all(torch.isfinite(tensor).all() for tensor in state_dict.values()
+               if tensor.is_floating_point()):
+        raise ValueError(f"{name} holds NaN or infinite weights; refused, as such a model "
+                         "predicts nothing useful.")
+
+
+def _load_weights(name, module, state_dict):
+    try:
+        module.load_state_dict(state_dict, strict=True)
+    except RuntimeError as error:
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        raise ValueError(f"{name} holds weights that do not fit the model its parameters "
+                         f"describe: {' '.join(lines[:3])}") from None
+
+
+def _target_device(device_param, requested, saved):
+    if requested is not None:
+        return resolve_device(requested)
+    try:
+        return resolve_device(device_param)
+    except ValueError:
+        warn_at_caller(f"The model was saved on {saved}, which is not available here; it is "
+                       "loaded on the CPU.")
+        return "cpu"
+
+
+# -- parameters -----------------------------------------------------------------------------
+
+
+def _params_to_json(estimator, tensors):
     params = {}
     for name, value in estimator.get_params(deep=False).items():
         if name.partition("__")[0] in _TRAINING_ONLY:
             if value is not None:
-                warnings.warn(
+                warn_at_caller(
                     f"{name} is not saved (it matters for training only); the loaded model "
-                    f"has {'no ' + name if '__' in name else name + '=None'}.",
-                    UserWarning,
-                    stacklevel=5,  # the caller of LSTMBlinkClassifier.save
+                    f"has {'no ' + name if '__' in name else name + '=None'}."
                 )
             continue
-        params[name] = _param_to_json(name, value)
+        params[name] = _param_to_json(name, value, tensors)
     return params
 
 
-def _param_to_json(name, value):
-    if name in _CALLABLE_PARAMS:
+def _param_to_json(name, value, tensors):
+    if name in _CALLABLE_PARAMS and not isinstance(value, torch.nn.Module):
         return {"callable": _callable_name(name, value)}
-    if name == "class_weight" and isinstance(value, dict):
-        return {"dict": [[_plain(key), float(weight)] for key, weight in value.items()]}
-    if name == "class_weight" and value is not None and not isinstance(value, str):
-        return {"array": [float(weight) for weight in np.asarray(value)]}
-    if name == "device" and isinstance(value, torch.device):
-        return str(value)
+    if name == "criterion":
+        return _criterion_to_json(value, tensors)
     if name == "random_state" and isinstance(value, np.random.RandomState):
-        warnings.warn("random_state, a RandomState instance, is saved as None.", UserWarning,
-                      stacklevel=6)  # the caller of LSTMBlinkClassifier.save
+        warn_at_caller("random_state, a RandomState instance, is saved as None.")
         return None
     try:
-        return json.loads(json.dumps(value, default=_plain))
-    except TypeError:
+        return encode_value(value, tensors, "params")
+    except TypeError as error:
         raise ValueError(
-            f"Parameter {name}={value!r} cannot be stored in a safe model file. Use a plain "
-            "value, or pickle/joblib (only for files you trust)."
+            f"Parameter {name}={value!r} cannot be stored in a safe model file ({error}). Use "
+            "plain values (numbers, strings, lists, tuples, dicts, arrays, tensors), or "
+            "pickle/joblib (only for files you trust)."
         ) from None
 
 
@@ -167,12 +254,18 @@ def _callable_name(name, value):
     if not (_from_allowed_module(name, module) and "<" not in qualname
             and _is_allowed_callable(name, value)):
         raise ValueError(
-            f"save() stores {name} by name and accepts only torch's own "
-            f"{'losses (classes or functions)' if name == 'criterion' else 'optimizers'}; "
-            f"got {value!r}. Pass the class with its arguments as {name}__*=..., or use "
-            "pickle/joblib (only for files you trust)."
+            f"save() stores {name} by name and accepts only "
+            f"{_ALLOWED_DESCRIPTION[name]}; got {value!r}. Pass such a class (with its "
+            f"arguments as {name}__*=...), or use pickle/joblib (only for files you trust)."
         )
     return f"{module}:{qualname}"
+
+
+_ALLOWED_DESCRIPTION = {
+    "criterion": "torch's own losses (a class such as nn.HuberLoss, an instance of one, or a "
+                 "functional loss such as F.l1_loss) and sktorchcw's",
+    "optimizer": "torch's own optimizers (classes from torch.optim)",
+}
 
 
 def _from_allowed_module(name, module_name):
@@ -181,11 +274,13 @@ def _from_allowed_module(name, module_name):
 
 
 def _is_allowed_callable(name, value):
-    """A torch optimizer class, or a loss: an nn.Module class or a functional loss."""
+    """A torch optimizer class, or a loss: a public nn.Module class named ``*Loss``, or a
+    functional loss."""
     if name == "optimizer":
         return inspect.isclass(value) and issubclass(value, torch.optim.Optimizer)
     if inspect.isclass(value):
-        return issubclass(value, torch.nn.Module)
+        return (issubclass(value, torch.nn.Module) and value.__name__.endswith("Loss")
+                and not value.__name__.startswith("_"))
     functional = vars(torch.nn.functional)
     own_name = getattr(value, "__name__", "")
     return functional.get(own_name) is value and (
@@ -199,155 +294,344 @@ def _functional_losses():
     return [known for known in _KNOWN_FORMATS if not inspect.isclass(known)]
 
 
-def _params_from_json(path, params):
-    from ._classifier import LSTMBlinkClassifier, _is_routed
+def _criterion_to_json(criterion, tensors):
+    """A loss instance as its class and the constructor arguments read back from it,
+    checked to rebuild a loss of the same settings."""
+    reference = _callable_name("criterion", type(criterion))
+    own_tensors: dict = {}
+    stored = {"instance": reference, "args": _constructor_arguments(criterion, own_tensors)}
+    how_to = ("Pass the loss class with its arguments as criterion__*=..., or use "
+              "pickle/joblib (only for files you trust).")
+    try:
+        rebuilt = _criterion_from_json("save", stored, own_tensors)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"criterion {criterion!r} cannot be saved: its class cannot be "
+                         f"rebuilt from the arguments read back from it ({error}). {how_to}"
+                         ) from None
+    differences = _differences(_settings(criterion), _settings(rebuilt))
+    if differences:
+        raise ValueError(
+            f"criterion {criterion!r} cannot be saved: rebuilt from the constructor arguments "
+            f"that can be read back from it, it differs in {differences}. {how_to}"
+        )
+    tensors.update(own_tensors)
+    return stored
+
+
+def _constructor_arguments(criterion, tensors):
+    """The instance's attributes named like its constructor's parameters, where a safe file
+    can hold their values; the others are left to their defaults (the caller compares)."""
+    arguments = {}
+    for parameter in inspect.signature(type(criterion)).parameters.values():
+        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+            continue
+        try:
+            value = getattr(criterion, parameter.name)
+        except AttributeError:  # such as size_average and reduce, folded into reduction
+            continue
+        try:
+            arguments[parameter.name] = encode_value(value, tensors, "params.criterion")
+        except TypeError:
+            continue
+    return arguments
+
+
+def _criterion_from_json(name, stored, tensors):
+    loss_class = _resolve_callable(name, "criterion", stored["instance"])
+    if not inspect.isclass(loss_class) or not isinstance(stored["args"], dict):
+        raise ValueError(f"{name}: criterion {stored['instance']!r} is not a loss class; "
+                         "refused.")
+    return loss_class(**{key: decode_value(value, tensors)
+                         for key, value in stored["args"].items()})
+
+
+def _settings(module):
+    """What makes a loss behave as it does: its public attributes, buffers, parameters
+    and submodules (``training`` aside)."""
+    settings = {key: value for key, value in vars(module).items()
+                if not key.startswith("_") and key != "training"}
+    settings.update({f"buffer {key}": value for key, value in module._buffers.items()})
+    settings.update({f"parameter {key}": value for key, value in module._parameters.items()})
+    settings.update({f"module {key}": _settings(value)
+                     for key, value in module._modules.items()})
+    return settings
+
+
+def _differences(first, second):
+    return sorted(key for key in set(first) | set(second)
+                  if key not in first or key not in second
+                  or not _same(first[key], second[key]))
+
+
+def _same(first, second):
+    if first is second:
+        return True
+    if isinstance(first, torch.Tensor) or isinstance(second, torch.Tensor):
+        return (isinstance(first, torch.Tensor) and isinstance(second, torch.Tensor)
+                and first.dtype == second.dtype and first.shape == second.shape
+                and torch.equal(first.detach().cpu(), second.detach().cpu()))
+    if isinstance(first, dict) and isinstance(second, dict):
+        return not _differences(first, second)
+    try:
+        return type(first) is type(second) and bool(first == second)
+    except Exception:  # a comparison that does not give one truth value
+        return False
+
+
+def _params_from_json(name, params, tensors):
+    from ._classifier import LSTMBlinkClassifier
 
     known = set(LSTMBlinkClassifier._get_param_names())
-    unknown = sorted(name for name in params if name not in known and not _is_routed(name))
+    # Routed names (with '__') are checked by the estimator, with the constructor's rules.
+    unknown = sorted(key for key in params if key not in known and "__" not in key)
     if unknown:
-        raise ValueError(f"{path} names parameters LSTMBlinkClassifier does not have: "
+        raise ValueError(f"{name} names parameters LSTMBlinkClassifier does not have: "
                          f"{unknown}; refused.")
     decoded = {}
-    for name, value in params.items():
-        if isinstance(value, dict) and "callable" in value:
-            value = _resolve_callable(path, name, value["callable"])
-        elif isinstance(value, dict) and "dict" in value:
-            value = {_label(key): weight for key, weight in value["dict"]}
-        elif isinstance(value, dict) and "array" in value:
-            value = np.asarray(value["array"], dtype=np.float64)
-        decoded[name] = value
+    for key, value in params.items():
+        stored_object = isinstance(value, dict) and ("callable" in value or "instance" in value)
+        if stored_object and key not in _CALLABLE_PARAMS:
+            raise ValueError(f"{name}: parameter {key} cannot be a stored callable; refused.")
+        if stored_object and "callable" in value:
+            decoded[key] = _resolve_callable(name, key, value["callable"])
+        elif stored_object and key == "criterion":
+            decoded[key] = _criterion_from_json(name, value, tensors)
+        else:
+            try:
+                decoded[key] = decode_value(value, tensors)
+            except (ValueError, TypeError, KeyError) as error:
+                raise ValueError(f"{name}: parameter {key} holds a value this sktorchcw "
+                                 f"cannot read ({error}); refused.") from None
     return decoded
 
 
-def _resolve_callable(path, name, reference):
-    if name not in _CALLABLE_PARAMS:
-        raise ValueError(f"{path}: parameter {name} cannot be a stored callable; refused.")
+def _resolve_callable(name, param, reference):
     module_name, _, qualname = str(reference).partition(":")
-    if not _from_allowed_module(name, module_name):
-        raise ValueError(f"{path}: {name} {reference!r} is not one of torch's own "
-                         f"{'losses' if name == 'criterion' else 'optimizers'}; refused.")
+    kind = "loss" if param == "criterion" else "optimizer"
+    if not _from_allowed_module(param, module_name):
+        raise ValueError(f"{name}: {param} {reference!r} is not one of torch's own {kind}es "
+                         "or sktorchcw's; refused." if kind == "loss" else
+                         f"{name}: {param} {reference!r} is not one of torch's own "
+                         "optimizers; refused.")
     try:
         value = importlib.import_module(module_name)
         for part in qualname.split("."):
             value = getattr(value, part)
     except (ImportError, AttributeError):
-        raise ValueError(f"{path}: {name} {reference!r} does not exist in this "
+        raise ValueError(f"{name}: {param} {reference!r} does not exist in this "
                          "installation.") from None
-    if not _is_allowed_callable(name, value):
-        raise ValueError(f"{path}: {name} {reference!r} is not a torch "
-                         f"{'loss' if name == 'criterion' else 'optimizer'}; refused.")
+    # Defined where the name says (not merely imported there), and of the right kind.
+    defined_there = (getattr(value, "__module__", None) == module_name
+                     and getattr(value, "__qualname__", None) == qualname)
+    if not defined_there or not _is_allowed_callable(param, value):
+        raise ValueError(f"{name}: {param} {reference!r} is not a torch {kind}; refused.")
     return value
 
 
-def _read_payload(path):
+# -- values as JSON -------------------------------------------------------------------------
+
+
+def encode_value(value, tensors, prefix):
+    """JSON data from which :func:`decode_value` rebuilds ``value`` of the same types.
+
+    None, booleans, integers, floats, strings and lists stay as they are; tuples, dicts
+    (any hashable keys), numpy arrays and scalars, and torch devices become one-key
+    objects naming their kind; a tensor is put into ``tensors`` under ``prefix.N`` and
+    named. Anything else is a TypeError.
+
+    Examples
+    --------
+    >>> from sktorchcw._persistence import decode_value, encode_value
+    >>> stored = encode_value({1: (0.9, "a")}, {}, "x")
+    >>> stored
+    {'dict': [[1, {'tuple': [0.9, 'a']}]]}
+    >>> decode_value(stored, {})
+    {1: (0.9, 'a')}
+    """
+    if value is None or type(value) in (bool, int, float, str):
+        return value
+    if type(value) is list:
+        return [encode_value(item, tensors, prefix) for item in value]
+    if type(value) is tuple:
+        return {"tuple": [encode_value(item, tensors, prefix) for item in value]}
+    if type(value) is dict:
+        return {"dict": [[encode_value(key, tensors, prefix), encode_value(item, tensors, prefix)]
+                         for key, item in value.items()]}
+    if isinstance(value, (np.ndarray, np.generic)) and value.dtype.kind in _NUMPY_KINDS:
+        kind = "array" if isinstance(value, np.ndarray) else "numpy"
+        return {kind: [value.dtype.str, list(value.shape), value.tolist()]}
+    if isinstance(value, torch.device):
+        return {"device": str(value)}
+    if isinstance(value, torch.Tensor) and _storable(value):
+        name = f"{prefix}.{len(tensors)}"
+        tensors[name] = value
+        return {"tensor": name}
+    raise TypeError(f"{type(value).__name__} is not a plain value")
+
+
+def decode_value(data, tensors):
+    """The value :func:`encode_value` stored as ``data``; ValueError for anything else."""
+    if isinstance(data, list):
+        return [decode_value(item, tensors) for item in data]
+    if not isinstance(data, dict):
+        return data
+    if len(data) != 1:
+        raise ValueError(f"an object with keys {sorted(data)} is no stored value")
+    [(kind, content)] = data.items()
+    if kind == "tuple":
+        return tuple(decode_value(item, tensors) for item in content)
+    if kind == "dict":
+        return {decode_value(key, tensors): decode_value(item, tensors) for key, item in content}
+    if kind in ("array", "numpy"):
+        dtype_text, shape, values = content
+        dtype = np.dtype(dtype_text)
+        if dtype.kind not in _NUMPY_KINDS:
+            raise ValueError(f"numpy dtype {dtype} is not stored by sktorchcw")
+        array = np.asarray(values, dtype=dtype).reshape(shape)
+        return array if kind == "array" else array[()]
+    if kind == "device":
+        return torch.device(content)
+    if kind == "tensor":
+        return tensors[content]
+    raise ValueError(f"{kind!r} is no kind of stored value")
+
+
+# -- the container --------------------------------------------------------------------------
+
+
+def encode_safe_file(metadata, tensors):
+    """The bytes of a safetensors file of ``tensors`` with the JSON ``metadata`` and its
+    checksum in the header."""
+    text = json.dumps(metadata, sort_keys=True)
+    # Copies on the CPU: safetensors refuses tensors that share memory, as the LSTM's
+    # weights do on a GPU.
+    tensors = {name: tensor.detach().to("cpu", copy=True).contiguous()
+               for name, tensor in tensors.items()}
+    header = {"sktorchcw": text, "sha256": _digest(text, tensors)}
+    return safetensors.torch.save(tensors, metadata=header)
+
+
+def parse_safe_file(data, what):
+    """``(metadata, tensors)`` of bytes written by :func:`encode_safe_file`.
+
+    Raises ValueError with the reason (to follow the file's name) for anything else;
+    ``what`` names the expected kind of file. Nothing here runs code from ``data``: it is
+    checked to be a safetensors file before safetensors parses its JSON header and tensor
+    bytes, and a pickle or torch.save archive is named and refused, never read.
+    """
+    _check_container(data, what)
     try:
-        payload = torch.load(os.fspath(path), map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise
-    except pickle.UnpicklingError:
-        raise ValueError(
-            f"{path} was refused: it is not a model file written by LSTMBlinkClassifier.save. "
-            "torch's weights-only loader found something other than a torch archive of "
-            "tensors and plain data (such as a pickle payload, which could run code); nothing "
-            "in it was executed."
-        ) from None
-    except Exception as error:
-        raise ValueError(
-            f"{path} is not a model file written by LSTMBlinkClassifier.save "
-            f"({type(error).__name__})."
-        ) from None
-    expected = {"metadata": str, "state_dict": dict, "sha256": str}
-    if not isinstance(payload, dict) or set(payload) != set(expected) or not all(
-        isinstance(payload[key], kind) for key, kind in expected.items()
-    ) or not _plain_tensors(payload["state_dict"]):
-        raise ValueError(f"{path} is not a model file written by LSTMBlinkClassifier.save.")
-    if _digest(payload["metadata"], payload["state_dict"]) != payload["sha256"]:
-        raise ValueError(f"{path} was changed or damaged after it was saved (its checksum "
-                         "does not match); refused.")
-    return payload
-
-
-def _plain_tensors(state_dict):
-    """Only named, dense tensors of the dtypes a model has: nothing else is hashed."""
-    return all(
-        isinstance(name, str) and isinstance(tensor, torch.Tensor)
-        and tensor.layout == torch.strided and tensor.dtype in _TENSOR_DTYPES
-        for name, tensor in state_dict.items()
-    )
-
-
-def _check_metadata(path, text):
+        tensors = safetensors.torch.load(data)
+    except Exception as error:  # safetensors' own error, or a dtype torch lacks
+        raise ValueError(f"is not {what}: its safetensors data is malformed ({error}).") from None
+    header_size = int.from_bytes(data[:_LENGTH_BYTES], "little")
+    header = json.loads(data[_LENGTH_BYTES:_LENGTH_BYTES + header_size])  # safetensors read it
+    ours = header.get("__metadata__")
+    if not isinstance(ours, dict) or sorted(ours) != sorted(_HEADER_KEYS):
+        raise ValueError(f"is not {what}: it is a safetensors file without sktorchcw's "
+                         "metadata.")
+    if not all(_storable(tensor) for tensor in tensors.values()):
+        raise ValueError(f"is not {what}: it holds tensors of a type sktorchcw does not write.")
+    if _digest(ours["sktorchcw"], tensors) != ours["sha256"]:
+        raise ValueError("was changed or damaged after it was saved (its checksum does not "
+                         "match); refused.")
     try:
-        metadata = json.loads(text)
-    except json.JSONDecodeError:
-        raise ValueError(f"{path} has unreadable metadata.") from None
-    if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a model file written by LSTMBlinkClassifier.save.")
-    version = metadata.get("format_version")
-    if type(version) is int and version > FORMAT_VERSION:
+        metadata = json.loads(ours["sktorchcw"])
+    except (ValueError, RecursionError):
+        raise ValueError("has unreadable metadata.") from None
+    return metadata, tensors
+
+
+def _check_container(data, what):
+    """A ValueError unless ``data`` starts like a safetensors file (a header length that
+    fits, then a JSON object); a pickle or torch.save archive gets a message of its own."""
+    if not data:
+        raise ValueError(f"is not {what}: it is empty.")
+    header_size = int.from_bytes(data[:_LENGTH_BYTES], "little")
+    available = len(data) - _LENGTH_BYTES
+    if len(data) > _LENGTH_BYTES and header_size <= min(available, _MAX_HEADER_BYTES) and (
+            data[_LENGTH_BYTES:_LENGTH_BYTES + 1] == b"{"):
+        return
+    if data.startswith(_ZIP_MAGIC) and FORMAT.encode() in data:
         raise ValueError(
-            f"{path} uses model file format {version}, newer than this sktorchcw "
-            f"(format {FORMAT_VERSION}) reads; upgrade sktorchcw."
+            "was refused: it is a model file of model file format 1, written by a development "
+            "version of sktorchcw 0.1.0 with torch.save. That format is read through pickle, "
+            "which can run code on older torch versions, so it is no longer read. To convert "
+            "a file you trust: with that sktorchcw version on torch>=2.10, "
+            "joblib.dump(sktorchcw.load(path), 'model.joblib'); then, with this version, "
+            "joblib.load('model.joblib').save(path)."
         )
-    if type(version) is not int or version != FORMAT_VERSION:
-        raise ValueError(f"{path} has an unknown model file format version {version!r}.")
-    wrong = sorted(key for key, kind in _METADATA_TYPES.items()
-                   if not isinstance(metadata.get(key, ...), kind)
-                   or isinstance(metadata.get(key), bool))
-    if wrong:
-        raise ValueError(f"{path} has missing or malformed metadata entries {wrong}; it was "
-                         "not written by LSTMBlinkClassifier.save, or was edited.")
-    if metadata["n_features"] < 1 or metadata["n_features_in"] < 1:
-        raise ValueError(f"{path} describes a model with no input features; refused.")
-    return metadata
-
-
-def _check_weight_shapes(path, net, state_dict):
-    with torch.device("meta"):
-        module = net.module(**net.get_params_for("module"))
-    expected = {name: tuple(tensor.shape) for name, tensor in module.state_dict().items()}
-    found = {name: tuple(tensor.shape) for name, tensor in state_dict.items()}
-    if expected != found:
-        differences = sorted(
-            f"{name}: {found.get(name, 'missing')} where the parameters give "
-            f"{expected.get(name, 'nothing')}"
-            for name in set(expected) | set(found) if expected.get(name) != found.get(name)
+    if data.startswith(_ZIP_MAGIC) or data[:2] in _PICKLE_PROTOCOLS:
+        raise ValueError(
+            f"was refused: it is a pickle or torch.save archive, not {what}. Such files can "
+            "run code when read, so sktorchcw never reads them; nothing in it was executed."
         )
-        raise ValueError(f"{path} holds weights that do not fit the model its parameters "
-                         f"describe: {'; '.join(differences[:3])}.")
-    if not all(torch.isfinite(tensor).all() for tensor in state_dict.values()
-               if tensor.is_floating_point()):
-        raise ValueError(f"{path} holds NaN or infinite weights; refused, as such a model "
-                         "predicts nothing useful.")
+    if len(data) < _LENGTH_BYTES:
+        raise ValueError(f"is not {what}: it is truncated ({len(data)} bytes).")
+    if header_size > available or header_size > _MAX_HEADER_BYTES:
+        raise ValueError(f"is not {what}: it declares a header of {header_size} bytes, but "
+                         f"{available} bytes follow (a truncated file, or not a safetensors "
+                         "file).")
+    raise ValueError(f"is not {what}: its header is not a safetensors header.")
 
 
-def _load_weights(path, module, state_dict):
-    try:
-        module.load_state_dict(state_dict, strict=True)
-    except RuntimeError as error:
-        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-        raise ValueError(f"{path} holds weights that do not fit the model its parameters "
-                         f"describe: {' '.join(lines[:3])}") from None
+def _storable(tensor):
+    """A dense tensor of the dtypes sktorchcw writes: nothing else is read or hashed."""
+    return tensor.layout == torch.strided and tensor.dtype in _TENSOR_DTYPES
 
 
-def _target_device(device_param, requested, saved):
-    if requested is not None:
-        return resolve_device(requested)
-    try:
-        return resolve_device(device_param)
-    except ValueError:
-        warnings.warn(f"The model was saved on {saved}, which is not available here; it is "
-                      "loaded on the CPU.", UserWarning, stacklevel=5)  # sktorchcw.load's caller
-        return "cpu"
-
-
-def _digest(metadata, state_dict):
+def _digest(metadata, tensors):
     digest = hashlib.sha256(metadata.encode())
-    for name in sorted(state_dict):
-        tensor = state_dict[name]
+    for name in sorted(tensors):
+        tensor = tensors[name]
         digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()
+
+
+def _check_folder(target):
+    """A FileNotFoundError naming the folder when a path's folder does not exist."""
+    if hasattr(target, "write"):
+        return
+    folder = os.path.dirname(os.path.abspath(os.fspath(target)))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"Cannot save to {os.fspath(target)}: the folder {folder} "
+                                "does not exist. Create it first (os.makedirs).")
+
+
+def _write(target, data):
+    if hasattr(target, "write"):
+        target.write(data)
+        return
+    with open(target, "wb") as file:
+        file.write(data)
+
+
+def _read(source):
+    if not hasattr(source, "read"):
+        with open(source, "rb") as file:
+            return file.read()
+    data = source.read()
+    if not isinstance(data, (bytes, bytearray)):
+        raise TypeError(f"{_name(source)} gave {type(data).__name__}, not bytes; open the "
+                        "file in binary mode ('rb').")
+    return bytes(data)
+
+
+def _name(source):
+    """How messages name a path or a file object."""
+    if isinstance(source, (str, bytes, os.PathLike)):
+        return str(os.fspath(source))
+    name = getattr(source, "name", None)
+    return name if isinstance(name, str) else f"the {type(source).__name__} file object"
+
+
+# -- small helpers --------------------------------------------------------------------------
+
+
+def _with_prefix(tensors, prefix):
+    return {name[len(prefix):]: tensor for name, tensor in tensors.items()
+            if name.startswith(prefix)}
 
 
 def _array_to_json(array):
@@ -366,10 +650,6 @@ def _array_to_json(array):
 
 def _array_from_json(data):
     return np.asarray(data["values"], dtype=np.dtype(data["dtype"]))
-
-
-def _label(key):
-    return tuple(key) if isinstance(key, list) else key
 
 
 def _plain(value):
