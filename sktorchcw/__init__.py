@@ -2,9 +2,10 @@
 
 from ._classifier import LSTMBlinkClassifier
 from ._loss import ClassWeightedLoss, criterion_formats
-from ._module import LSTMLogits
+from ._module import LSTMFrameLogits, LSTMLogits
 from ._net import TrainingDivergedError
 from ._persistence import load_model as _load_model
+from ._tagger import LSTMBlinkTagger, frame_balanced_accuracy
 from ._weights import resolve_class_weight
 
 __version__ = "0.1.0"
@@ -44,9 +45,12 @@ def load(path, device=None):
 __all__ = [
     "ClassWeightedLoss",
     "LSTMBlinkClassifier",
+    "LSTMBlinkTagger",
+    "LSTMFrameLogits",
     "LSTMLogits",
     "TrainingDivergedError",
     "criterion_formats",
+    "frame_balanced_accuracy",
     "load",
     "resolve_class_weight",
     "__version__",

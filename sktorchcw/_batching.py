@@ -13,7 +13,7 @@ import torch
 from torch.utils.data import Dataset, Subset
 
 __all__ = ["SequenceDataset", "SliceBatches", "fits_on_device", "check_batch_size",
-           "prediction_memory_budget"]
+           "prediction_memory_budget", "unwrap_dataset"]
 
 # Share of the device's free memory the data may take; the rest is left for the
 # model, its activations and the optimizer state.
@@ -105,7 +105,7 @@ class SliceBatches:
     def __init__(self, dataset, batch_size, shuffle=False, seed=None, start_epoch=0,
                  device=None):
         check_batch_size(batch_size)
-        self.base, self.indices = _unwrap(dataset)
+        self.base, self.indices = unwrap_dataset(dataset)
         if device is not None and fits_on_device(self.base.nbytes, device):
             self.base = self.base.on_device(device)
         self.batch_size = batch_size
@@ -171,12 +171,12 @@ def prediction_memory_budget(device):
     return CPU_PREDICTION_BUDGET
 
 
-def _unwrap(dataset):
+def unwrap_dataset(dataset):
     """Return the SequenceDataset under (possibly nested) Subsets and the indices into it."""
     if isinstance(dataset, SequenceDataset):
         return dataset, torch.arange(len(dataset))
     if isinstance(dataset, Subset):
-        base, indices = _unwrap(dataset.dataset)
+        base, indices = unwrap_dataset(dataset.dataset)
         return base, indices[torch.as_tensor(dataset.indices, dtype=torch.int64)]
     raise TypeError(
         f"SliceBatches needs a SequenceDataset; got {type(dataset).__name__}. With a custom "

@@ -1,7 +1,9 @@
 """Per-epoch checkpoints in a folder, and resuming an interrupted fit from them.
 
-A checkpoint holds tensors, strings and numbers only and is read with torch's
-weights-only loader, so a checkpoint file cannot run code when it is loaded.
+A checkpoint is a safetensors file, like a model file (:mod:`sktorchcw._persistence`):
+the weights, the optimizer's tensors and the random states as tensors, the rest (the
+optimizer's settings and other state, the history) as JSON with a checksum. Reading it
+never calls ``torch.load`` nor unpickles anything, so a checkpoint cannot run code.
 """
 
 import json
@@ -16,11 +18,15 @@ import torch
 from skorch.callbacks import Callback
 from skorch.history import History
 
+from ._persistence import decode_value, encode_safe_file, encode_value, parse_safe_file
+
 __all__ = ["CHECKPOINT_PREFIX", "checkpoint_path", "EpochCheckpoint", "training_fingerprint",
            "load_checkpoint", "restore_checkpoint", "remove_checkpoint"]
 
 CHECKPOINT_PREFIX = "sktorchcw_checkpoint-"
 _FORMAT = "sktorchcw-checkpoint"
+_FORMAT_VERSION = 2  # 1: a torch.save archive named *.pt, never read (it could run code)
+_CHECKPOINT_FILE = "an sktorchcw checkpoint"
 # Parameters that do not change what is learned, so a fit may resume with other values.
 _NOT_FINGERPRINTED = ("callbacks", "verbose", "progress_bar", "checkpoint_dir", "max_epochs",
                       "device", "iterator_valid")
@@ -57,7 +63,7 @@ def checkpoint_path(folder, fingerprint):
     Named after the fingerprint, so fits of other parameters or data (the folds and
     candidates of a parallel search) sharing the folder never touch each other's file.
     """
-    return Path(folder) / f"{CHECKPOINT_PREFIX}{fingerprint}.pt"
+    return Path(folder) / f"{CHECKPOINT_PREFIX}{fingerprint}.safetensors"
 
 
 def check_checkpoint_dir(folder):
@@ -78,64 +84,118 @@ class EpochCheckpoint(Callback):
         self.fingerprint = fingerprint
 
     def on_epoch_end(self, net, **kwargs):
-        state = {
-            "format": _FORMAT,
-            "fingerprint": self.fingerprint,
-            "epochs": len(net.history),
-            "module": net.module_.state_dict(),
-            "optimizer": net.optimizer_.state_dict(),
-            "history": json.dumps(net.history.to_list(), default=_json_number),
-            "torch_rng": torch.get_rng_state(),
-        }
-        if torch.device(net.device).type == "cuda":  # dropout on a GPU draws from its own
-            state["cuda_rng"] = torch.cuda.get_rng_state(net.device)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        # Written to a file of its own, then renamed: a process killed mid-write leaves the
-        # previous checkpoint intact, and concurrent writers never share a partial file.
-        handle, partial = tempfile.mkstemp(
-            dir=self.path.parent, prefix=self.path.name + ".", suffix=".partial"
-        )
-        try:
-            with os.fdopen(handle, "wb") as file:
-                torch.save(state, file)
-            os.replace(partial, self.path)
-        except BaseException:
-            Path(partial).unlink(missing_ok=True)
-            raise
+        _write_atomically(self.path, _checkpoint_bytes(net, self.fingerprint))
+
+
+def _checkpoint_bytes(net, fingerprint):
+    tensors = {f"module.{name}": value for name, value in net.module_.state_dict().items()}
+    optimizer_tensors: dict = {}
+    try:
+        optimizer = encode_value(net.optimizer_.state_dict(), optimizer_tensors, "optimizer")
+    except TypeError as error:
+        raise ValueError(
+            f"The state of optimizer {type(net.optimizer_).__name__} holds a value a checkpoint "
+            f"cannot store ({error}); train without checkpoint_dir."
+        ) from None
+    tensors.update(optimizer_tensors)
+    tensors["rng.torch"] = torch.get_rng_state()
+    if torch.device(net.device).type == "cuda":  # dropout on a GPU draws from its own
+        tensors["rng.cuda"] = torch.cuda.get_rng_state(net.device)
+    metadata = {
+        "format": _FORMAT,
+        "format_version": _FORMAT_VERSION,
+        "fingerprint": fingerprint,
+        "epochs": len(net.history),
+        "optimizer": optimizer,
+        "history": json.loads(json.dumps(net.history.to_list(), default=_json_number)),
+    }
+    return encode_safe_file(metadata, tensors)
+
+
+def _write_atomically(path, data):
+    # Written to a file of its own, then renamed: a process killed mid-write leaves the
+    # previous checkpoint intact, and concurrent writers never share a partial file.
+    handle, partial = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".",
+                                       suffix=".partial")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+        os.replace(partial, path)
+    except BaseException:
+        Path(partial).unlink(missing_ok=True)
+        raise
 
 
 def load_checkpoint(folder, fingerprint):
-    """The checkpoint of this training configuration in ``folder``, if there is one."""
+    """The checkpoint of this training configuration in ``folder``, if there is one.
+
+    Returns None, or a dict of ``"epochs"``, ``"module"`` (the state dict),
+    ``"optimizer"`` (its state dict), ``"history"`` (a list), ``"torch_rng"``, maybe
+    ``"cuda_rng"``, and ``"path"``, for :func:`restore_checkpoint`.
+    """
     check_checkpoint_dir(folder)
     path = checkpoint_path(folder, fingerprint)
     if not path.exists():
         return None
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
+        metadata, tensors = parse_safe_file(path.read_bytes(), _CHECKPOINT_FILE)
+    except ValueError as error:
         raise ValueError(
-            f"{path} cannot be read as a checkpoint ({type(error).__name__}: {error}). Delete it "
-            "to start training afresh."
+            f"{path} cannot be read as a checkpoint: the file {error} Delete it to start "
+            "training afresh."
         ) from None
-    if not isinstance(state, dict) or state.get("format") != _FORMAT:
-        raise ValueError(f"{path} is not an sktorchcw checkpoint; delete it or use another "
-                         "checkpoint_dir.")
-    if state.get("fingerprint") != fingerprint:
+    if not isinstance(metadata, dict) or metadata.get("format") != _FORMAT or metadata.get(
+            "format_version") != _FORMAT_VERSION:
+        raise ValueError(f"{path} is not an sktorchcw checkpoint of this version; delete it or "
+                         "use another checkpoint_dir.")
+    if metadata.get("fingerprint") != fingerprint:
         raise ValueError(
             f"{path} was written by a fit with other parameters or data, so it cannot be "
             "resumed here. Delete it to start afresh, or choose another checkpoint_dir."
         )
+    try:
+        return _state_from(metadata, tensors, path)
+    except (ValueError, TypeError, KeyError, IndexError, RecursionError) as error:
+        raise ValueError(
+            f"{path} cannot be read as a checkpoint: it holds data this sktorchcw cannot use "
+            f"({type(error).__name__}: {error}). Delete it to start training afresh."
+        ) from None
+
+
+def _state_from(metadata, tensors, path):
+    epochs, history = metadata["epochs"], metadata["history"]
+    if type(epochs) is not int or not isinstance(history, list) or epochs != len(history):
+        raise ValueError(f"{epochs!r} epochs for a history of {len(history)}")
+    state = {
+        "path": path,
+        "epochs": epochs,
+        "module": {name[len("module."):]: value for name, value in tensors.items()
+                   if name.startswith("module.")},
+        "optimizer": decode_value(metadata["optimizer"], tensors),
+        "history": history,
+        "torch_rng": tensors["rng.torch"],
+    }
+    if "rng.cuda" in tensors:
+        state["cuda_rng"] = tensors["rng.cuda"]
     return state
 
 
 def restore_checkpoint(net, state):
     """Put a checkpoint's weights, optimizer state, history and random state into ``net``."""
-    net.module_.load_state_dict(state["module"])
-    net.optimizer_.load_state_dict(state["optimizer"])
-    net.history_ = History(json.loads(state["history"]))
-    torch.set_rng_state(state["torch_rng"])
-    if "cuda_rng" in state and torch.device(net.device).type == "cuda":
-        torch.cuda.set_rng_state(state["cuda_rng"], net.device)
+    try:
+        net.module_.load_state_dict(state["module"])
+        net.optimizer_.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["torch_rng"])
+        if "cuda_rng" in state and torch.device(net.device).type == "cuda":
+            torch.cuda.set_rng_state(state["cuda_rng"], net.device)
+    except (RuntimeError, ValueError, TypeError, KeyError, IndexError) as error:
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        raise ValueError(
+            f"{state.get('path', 'The checkpoint')} does not fit the model being trained "
+            f"({' '.join(lines[:3])}). Delete it to start training afresh."
+        ) from None
+    net.history_ = History(state["history"])
 
 
 def remove_checkpoint(folder, fingerprint):

@@ -109,7 +109,8 @@ class LSTMBlinkClassifier(ClassifierMixin, SequenceEstimator):
             The softmax of the logits (a sigmoid for a single logit), computed in
             float64 as scikit-learn classifiers return it.
         """
-        return logits_to_proba(self._predict_logits(X)).numpy()
+        logits, _ = self._predict_logits(X)
+        return logits_to_proba(logits).numpy()
 
     def predict_log_proba(self, X):
         """Logarithm of the class probabilities, computed from the logits.
@@ -126,7 +127,8 @@ class LSTMBlinkClassifier(ClassifierMixin, SequenceEstimator):
         -------
         log_proba : ndarray of shape (n_samples, n_classes), dtype float64
         """
-        return logits_to_log_proba(self._predict_logits(X)).numpy()
+        logits, _ = self._predict_logits(X)
+        return logits_to_log_proba(logits).numpy()
 
     def predict(self, X):
         """Most probable class label of each sequence.

@@ -22,7 +22,9 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
 __all__ = ["Sequences", "check_fit_input", "check_predict_input", "check_continued_input",
-           "check_some_weight_positive", "check_sample_weight", "encode_labels"]
+           "check_some_weight_positive", "check_sample_weight", "encode_labels",
+           "check_sequences", "check_label_types", "check_classes", "check_y_given",
+           "check_weights_in_float32_range"]
 
 COLUMNS = "columns"
 SEQUENCES = "sequences"
@@ -32,11 +34,25 @@ _FLOAT32_MAX = float(np.finfo(np.float32).max)
 @dataclass(frozen=True)
 class Sequences:
     """Validated sequences: ``values`` ``(n, T, F)`` float32, zero after each sequence ends;
-    ``lengths`` ``(n,)`` int64 valid steps, or None when every sequence fills all T steps."""
+    ``lengths`` ``(n,)`` int64 valid steps, or None when every sequence fills all T steps;
+    ``ragged`` whether they came as a collection of sequences (a list) rather than an array."""
 
     values: np.ndarray
     lengths: np.ndarray | None
     layout: str
+    ragged: bool = False
+
+    @property
+    def valid_lengths(self):
+        """Valid steps of every sequence, also when they all fill the T steps."""
+        if self.lengths is None:
+            return np.full(self.n_samples, self.values.shape[1], dtype=np.int64)
+        return self.lengths
+
+    @property
+    def mask(self):
+        """``(n, T)`` bool: True on each sequence's valid steps."""
+        return np.arange(self.values.shape[1])[None, :] < self.valid_lengths[:, None]
 
     @property
     def n_samples(self):
@@ -53,7 +69,7 @@ def check_fit_input(estimator, X, y, classes=None):
     Returns the sequences, the classes in sorted order and y encoded as indices.
     ``classes`` (``partial_fit``'s argument) lists every class, also those absent from y.
     """
-    _check_y_given(estimator, y)
+    check_y_given(estimator, y)
     sequences = _check_X(estimator, X, reset=True)
     classes, y_encoded = _check_target(y, sequences.n_samples, classes)
     return sequences, classes, y_encoded
@@ -66,13 +82,13 @@ _NEW_CLASS_HINT = ("Fit afresh (warm_start=False) to learn new classes, or pass 
 def check_continued_input(estimator, X, y, *, hint=_NEW_CLASS_HINT):
     """Validate data that continues a fitted model (warm start, ``partial_fit``, validation
     data): X as ``predict`` takes it, y encoded with the fitted ``classes_``."""
-    _check_y_given(estimator, y)
+    check_y_given(estimator, y)
     sequences = _check_X(estimator, X, reset=False, fitted_layout=estimator.input_layout_)
     y = _check_labels(y, sequences.n_samples)
     return sequences, encode_labels(y, estimator.classes_, hint=hint)
 
 
-def _check_y_given(estimator, y):
+def check_y_given(estimator, y):
     if y is None:
         raise ValueError(
             f"{type(estimator).__name__} requires y to be passed, but the target y is None."
@@ -94,6 +110,12 @@ def encode_labels(y, classes, *, hint=_NEW_CLASS_HINT):
     return np.searchsorted(classes, y).astype(np.int64)
 
 
+def check_sequences(estimator, X, *, fitted_layout=None):
+    """Validate X alone: for fitting (``fitted_layout=None``; sets ``n_features_in_``) or
+    against what ``fit`` saw."""
+    return _check_X(estimator, X, reset=fitted_layout is None, fitted_layout=fitted_layout)
+
+
 def check_predict_input(estimator, X, layout):
     """Validate data for prediction against what ``fit`` saw."""
     sequences = _check_X(estimator, X, reset=False, fitted_layout=layout)
@@ -110,9 +132,13 @@ def check_sample_weight(sample_weight, sequences, *, name="sample_weight"):
         )
     except ValueError as error:
         raise ValueError(f"{name}: {error}") from None
-    if np.abs(sample_weight).max() > _FLOAT32_MAX:
-        raise ValueError(f"{name} has values too large for float32 (above 3.4e38).")
+    check_weights_in_float32_range(sample_weight, name)
     return sample_weight
+
+
+def check_weights_in_float32_range(weights, name):
+    if weights.size and np.abs(weights).max() > _FLOAT32_MAX:
+        raise ValueError(f"{name} has values too large for float32 (above 3.4e38).")
 
 
 def check_some_weight_positive(class_weight, y_encoded, sample_weight):
@@ -253,7 +279,7 @@ def _from_ragged(items):
     for row, array in enumerate(arrays):
         values[row, : len(array)] = array
     uniform = bool(np.all(lengths == lengths[0]))
-    return Sequences(values, None if uniform else lengths, SEQUENCES)
+    return Sequences(values, None if uniform else lengths, SEQUENCES, ragged=True)
 
 
 def _sequence_array(index, item):
@@ -290,7 +316,7 @@ def _check_target(y, n_samples, classes=None):
     if classes is None:
         classes, y_encoded = np.unique(y, return_inverse=True)
     else:
-        classes = _check_given_classes(classes, y)
+        classes = check_classes(classes)
         y_encoded = encode_labels(y, classes, hint="List every label of y in classes.")
     if len(classes) < 2:
         raise ValueError(
@@ -307,11 +333,11 @@ def _check_labels(y, n_samples):
         raise ValueError(f"X has {n_samples} samples but y has {len(y)}; give one label per "
                          "sample.")
     if y.dtype == object:
-        _check_label_types(y)
+        check_label_types(y)
     return y
 
 
-def _check_label_types(y):
+def check_label_types(y):
     labels = y.tolist()
     missing = [i for i, label in enumerate(labels) if label is None or label != label]
     if missing:
@@ -339,9 +365,9 @@ def _label_kind(label):
     return type(label).__name__
 
 
-def _check_given_classes(classes, y):
+def check_classes(classes):
     classes = column_or_1d(np.asarray(classes))
-    _check_label_types(classes)
+    check_label_types(classes)
     unique = np.unique(classes)
     if len(unique) != len(classes):
         raise ValueError(f"classes={classes.tolist()!r} lists a class twice.")

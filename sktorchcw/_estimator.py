@@ -709,11 +709,13 @@ default=None
     # -- prediction ---------------------------------------------------------------------
 
     def _predict_logits(self, X):
-        """Logits (float64, on the CPU) of X, in batches of the prediction batch size."""
+        """Logits (float64, on the CPU) of X, in batches of the prediction batch size, and
+        the validated sequences they belong to."""
         check_is_fitted(self)
         sequences = check_predict_input(self, X, self.input_layout_)
         dataset = SequenceDataset(sequences.values, sequences.lengths)
-        return self.net_.predict_logits(dataset, self._prediction_batch_size(sequences))
+        logits = self.net_.predict_logits(dataset, self._prediction_batch_size(sequences))
+        return logits, sequences
 
     def _prediction_batch_size(self, sequences):
         """``predict_batch_size``, or for 'auto' as many sequences as fit the memory

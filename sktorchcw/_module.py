@@ -1,10 +1,11 @@
-"""The network: standardise inputs, run an LSTM, map the last valid step to logits."""
+"""The networks: standardise inputs, run an LSTM, map the last valid step (LSTMLogits) or
+every step (LSTMFrameLogits) to logits."""
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-__all__ = ["LSTMLogits", "EXTRA_LSTM_ARGUMENTS"]
+__all__ = ["LSTMLogits", "LSTMFrameLogits", "EXTRA_LSTM_ARGUMENTS"]
 
 # nn.LSTM arguments a user may route through ``module__*``; the rest are set by the estimator.
 EXTRA_LSTM_ARGUMENTS = ("bias", "proj_size")
@@ -77,15 +78,52 @@ class LSTMLogits(nn.Module):
         ``lengths`` ``(N,)`` gives each sequence's valid steps; the padding after
         them never enters the computation (the batch is packed).
         """
-        x = (x - self.input_mean) / self.input_scale
-        if lengths is not None:
-            x = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        _, (h_n, _) = self.lstm(x)
+        _, (h_n, _) = self.lstm(self._packed_input(x, lengths))
         if self.lstm.bidirectional:
             last = torch.cat([h_n[-2], h_n[-1]], dim=1)
         else:
             last = h_n[-1]
         return self.head(self.dropout(last))
+
+    def _packed_input(self, x, lengths):
+        """Standardised ``x``, packed when ``lengths`` say where each sequence ends."""
+        x = (x - self.input_mean) / self.input_scale
+        if lengths is None:
+            return x
+        return pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+
+
+class LSTMFrameLogits(LSTMLogits):
+    """LSTM over ``(N, T, F)`` sequences whose every step feeds the linear layer: logits
+    per frame, in PyTorch's K-dimensional layout ``(N, n_outputs, T)``.
+
+    Parameters as for :class:`LSTMLogits`. A unidirectional network is causal: the
+    logits of frame ``t`` depend on frames ``0..t`` only. With ``lengths``, frames past
+    a sequence's end get the logits of a zero LSTM output (the head's bias); they are
+    padding, which the loss and the estimators leave out.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sktorchcw import LSTMFrameLogits
+    >>> module = LSTMFrameLogits(n_features=2, n_outputs=2, hidden_size=8)
+    >>> module(torch.zeros(4, 10, 2)).shape
+    torch.Size([4, 2, 10])
+    >>> LSTMFrameLogits(n_features=2, n_outputs=1)(torch.zeros(4, 10, 2)).shape
+    torch.Size([4, 10])
+    """
+
+    def forward(self, x, lengths=None):
+        """Return logits ``(N, n_outputs, T)`` (``(N, T)`` for one output) for ``x``
+        ``(N, T, F)``; the backward direction of a bidirectional LSTM starts at each
+        sequence's last valid frame."""
+        output, _ = self.lstm(self._packed_input(x, lengths))
+        if lengths is not None:
+            output, _ = pad_packed_sequence(output, batch_first=True, total_length=x.shape[1])
+        logits = self.head(self.dropout(output))  # (N, T, n_outputs)
+        if logits.shape[-1] == 1:
+            return logits.squeeze(-1)
+        return logits.transpose(1, 2)
 
 
 def _check_lstm_kwargs(lstm_kwargs):

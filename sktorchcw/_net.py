@@ -15,7 +15,8 @@ from skorch.utils import to_tensor
 
 from ._batching import SliceBatches
 
-__all__ = ["SequenceNet", "TrainingDivergedError", "logits_to_proba", "logits_to_log_proba"]
+__all__ = ["SequenceNet", "TrainingDivergedError", "logits_to_proba", "logits_to_log_proba",
+           "frame_logits_to_proba", "frame_logits_to_log_proba", "frame_mask"]
 
 
 class TrainingDivergedError(FloatingPointError):
@@ -63,6 +64,34 @@ def logits_to_log_proba(logits):
     return torch.log_softmax(logits, dim=1)
 
 
+def frame_logits_to_proba(logits):
+    """Per-frame logits ``(N, C, T)`` (``(N, T)`` for one logit) -> probabilities
+    ``(N, T, C)``."""
+    if logits.ndim == 2:
+        positive = torch.sigmoid(logits).unsqueeze(-1)
+        return torch.cat([1 - positive, positive], dim=-1)
+    return torch.softmax(logits, dim=1).transpose(1, 2)
+
+
+def frame_logits_to_log_proba(logits):
+    """Per-frame logits -> log-probabilities ``(N, T, C)``, computed from the logits."""
+    if logits.ndim == 2:
+        logit = logits.unsqueeze(-1)
+        return torch.cat([torch.nn.functional.logsigmoid(-logit),
+                          torch.nn.functional.logsigmoid(logit)], dim=-1)
+    return torch.log_softmax(logits, dim=1).transpose(1, 2)
+
+
+def frame_mask(y_true, X):
+    """``(N, T)`` True on valid frames for per-frame targets of a ragged batch; None for
+    per-sequence targets or when every sequence fills the batch."""
+    lengths = None if X is None else X.get("lengths")
+    if y_true.ndim < 2 or lengths is None:
+        return None
+    steps = torch.arange(y_true.shape[1], device=y_true.device)
+    return steps[None, :] < lengths.to(y_true.device)[:, None]
+
+
 class SequenceNet(NeuralNet):
     """skorch NeuralNet over :class:`~sktorchcw._batching.SequenceDataset` batches.
 
@@ -79,10 +108,11 @@ class SequenceNet(NeuralNet):
     def get_loss(self, y_pred, y_true, X=None, training=False):
         y_true = to_tensor(y_true, device=self.device)
         sample_weight = None if X is None else X.get("sample_weight")
+        mask = frame_mask(y_true, X)
         if not training:
             # As Keras reports it: no class weights, the validation samples' own weights.
-            return self.criterion_.unweighted(y_pred, y_true, sample_weight)
-        loss = self.criterion_(y_pred, y_true, sample_weight)
+            return self.criterion_.unweighted(y_pred, y_true, sample_weight, mask=mask)
+        loss = self.criterion_(y_pred, y_true, sample_weight, mask=mask)
         # Checked before backward and the optimizer step, so no update uses a broken loss.
         # skorch reads the loss value every batch anyway, so the check costs little.
         if not math.isfinite(loss.item()):

@@ -409,10 +409,8 @@ def _resolve_callable(name, param, reference):
     module_name, _, qualname = str(reference).partition(":")
     kind = "loss" if param == "criterion" else "optimizer"
     if not _from_allowed_module(param, module_name):
-        raise ValueError(f"{name}: {param} {reference!r} is not one of torch's own {kind}es "
-                         "or sktorchcw's; refused." if kind == "loss" else
-                         f"{name}: {param} {reference!r} is not one of torch's own "
-                         "optimizers; refused.")
+        raise ValueError(f"{name}: {param} {reference!r} is not one of "
+                         f"{_ALLOWED_DESCRIPTION[param]}; refused.")
     try:
         value = importlib.import_module(module_name)
         for part in qualname.split("."):

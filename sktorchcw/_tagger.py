@@ -1,0 +1,212 @@
+"""LSTMBlinkTagger: a scikit-learn estimator that labels every frame of a sequence."""
+
+import numpy as np
+import torch
+from sklearn.metrics import accuracy_score, balanced_accuracy_score
+
+from ._batching import unwrap_dataset
+from ._estimator import SequenceEstimator, document_parameters
+from ._frame_data import (
+    check_frame_continued_input,
+    check_frame_fit_input,
+    check_frame_sample_weight,
+    frame_rows,
+    per_sequence,
+    valid_frames,
+)
+from ._module import LSTMFrameLogits
+from ._net import frame_logits_to_log_proba, frame_logits_to_proba
+
+__all__ = ["LSTMBlinkTagger", "frame_balanced_accuracy"]
+
+
+@document_parameters
+class LSTMBlinkTagger(SequenceEstimator):
+    """LSTM tagger: one label per frame, with class weights for any PyTorch loss.
+
+    An LSTM reads each sequence and a linear layer turns its output at every frame
+    into logits, so each frame gets a label: 1 inside a blink, 0 elsewhere. The
+    loss is a :class:`ClassWeightedLoss` on PyTorch's per-frame layout
+    ``(N, C, T)`` with a mask for padding, so ``class_weight`` and ``sample_weight``
+    (per sequence or per frame) work with every criterion, frame by frame: what
+    Keras' ``class_weight`` cannot do for sequence targets. Training runs on
+    skorch, as for :class:`LSTMBlinkClassifier`, with the same parameters.
+
+    {parameters}
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Frame labels, sorted.
+    class_weight_ : ndarray of shape (n_classes,)
+        The class weights used, aligned with ``classes_`` (``'balanced'`` counts the
+        valid frames of the training data).
+    n_features_in_ : int
+        For 2-D X, the number of columns (time steps); for 3-D or ragged X, the
+        features per time step.
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Column names of a DataFrame X with string column names.
+    input_layout_ : {{'columns', 'sequences'}}
+        Whether fit saw 2-D X or 3-D / ragged X.
+    device_ : str
+        The device used, e.g. 'cpu' or 'cuda:0'.
+    net_ : SequenceNet
+        The fitted skorch net.
+    history_ : skorch.History
+        Per-epoch records: ``train_loss``, ``valid_loss`` (the unweighted per-frame
+        loss over valid frames), ``valid_bacc`` (frame-level balanced accuracy)...
+    module_ : LSTMFrameLogits
+        The trained network; it returns logits ``(N, C, T)`` (``(N, T)`` for a
+        single logit).
+
+    See Also
+    --------
+    LSTMBlinkClassifier : one label per sequence.
+    sktorchcw.events : from frame labels to blink events, and event F1.
+
+    Notes
+    -----
+    ``bidirectional=True`` reads every recording forwards and backwards, which
+    suits offline detection. A unidirectional tagger is causal: the label of frame
+    ``t`` depends on frames up to ``t`` only, which live streaming needs. Padding
+    never changes a result: ragged sequences are packed, and frames past a
+    sequence's end are left out of the loss, the class weights and the scores.
+    ``score`` is the accuracy over all valid frames (as ``ClassifierMixin.score``
+    is per sample); on rare events prefer :func:`frame_balanced_accuracy` or
+    :func:`sktorchcw.events.event_f1_score`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sktorchcw import LSTMBlinkTagger
+    >>> rng = np.random.default_rng(0)
+    >>> X = [rng.normal(size=(length, 2)) for length in (40, 55, 30, 60)]
+    >>> y = [(x[:, 0] > 1).astype(int) for x in X]
+    >>> tagger = LSTMBlinkTagger(class_weight="balanced", max_epochs=3, random_state=0)
+    >>> tagger.fit(X, y).classes_
+    array([0, 1])
+    >>> [labels.shape for labels in tagger.predict(X[:2])]
+    [(40,), (55,)]
+    >>> tagger.predict_proba(np.stack([X[0], X[0]])).shape
+    (2, 40, 2)
+    """
+
+    _module_class = LSTMFrameLogits
+
+    def predict_proba(self, X):
+        """Probabilities of every frame's class, in ``classes_`` order.
+
+        Parameters
+        ----------
+        X : array-like, DataFrame or list of arrays
+            Sequences in the layout used for ``fit``.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_timesteps, n_classes) or list of ndarray
+            float64; for a list of sequences, one ``(n_timesteps_i, n_classes)`` array
+            each.
+        """
+        logits, sequences = self._predict_logits(X)
+        return per_sequence(frame_logits_to_proba(logits).numpy(), sequences)
+
+    def predict_log_proba(self, X):
+        """Logarithm of the frame probabilities, computed from the logits.
+
+        Parameters
+        ----------
+        X : array-like, DataFrame or list of arrays
+            Sequences in the layout used for ``fit``.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_timesteps, n_classes) or list of ndarray
+        """
+        logits, sequences = self._predict_logits(X)
+        return per_sequence(frame_logits_to_log_proba(logits).numpy(), sequences)
+
+    def predict(self, X):
+        """The most probable label of every frame.
+
+        Parameters
+        ----------
+        X : array-like, DataFrame or list of arrays
+            Sequences in the layout used for ``fit``.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples, n_timesteps) or list of ndarray
+            For a list of sequences, one ``(n_timesteps_i,)`` array each.
+        """
+        logits, sequences = self._predict_logits(X)
+        labels = self.classes_[frame_logits_to_proba(logits).numpy().argmax(axis=-1)]
+        return per_sequence(labels, sequences)
+
+    def score(self, X, y, sample_weight=None):
+        """Accuracy over all valid frames.
+
+        Parameters
+        ----------
+        X : array-like, DataFrame or list of arrays
+            Sequences.
+        y : array-like of shape (n_samples, n_timesteps) or list of arrays
+            True frame labels, in the structure of X.
+        sample_weight : array-like, default=None
+            Weights per sequence or per frame.
+
+        Returns
+        -------
+        score : float
+        """
+        logits, sequences = self._predict_logits(X)
+        predicted = self.classes_[frame_logits_to_proba(logits).numpy().argmax(axis=-1)]
+        true = np.concatenate(frame_rows(y, sequences, name="y"))
+        weights = check_frame_sample_weight(sample_weight, sequences)
+        return float(accuracy_score(
+            true, valid_frames(predicted, sequences),
+            sample_weight=None if weights is None else valid_frames(weights, sequences)))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        tags.target_tags.required = True
+        tags.non_deterministic = False
+        return tags
+
+    # -- one label per frame ---------------------------------------------------------------
+
+    def _check_training_data(self, X, y, classes):
+        return check_frame_fit_input(self, X, y, classes)
+
+    def _check_continued_data(self, X, y, *, hint=None):
+        hint = hint or ("Fit afresh (warm_start=False) to learn new classes, or pass every "
+                        "class on the first partial_fit (classes=...).")
+        return check_frame_continued_input(self, X, y, hint=hint)
+
+    def _check_sample_weight(self, sample_weight, sequences, y_encoded, *,
+                             name="sample_weight"):
+        return check_frame_sample_weight(sample_weight, sequences, name=name)
+
+    def _valid_targets(self, y_encoded, sample_weight, sequences):
+        weights = None if sample_weight is None else valid_frames(sample_weight, sequences)
+        return valid_frames(y_encoded, sequences), weights
+
+    def _validation_scoring(self):
+        return frame_balanced_accuracy
+
+
+def frame_balanced_accuracy(net, dataset, y):
+    """Balanced accuracy over the valid frames of ``dataset``: a skorch scoring callable.
+
+    ``y`` holds the encoded frame labels ``(N, T)``; padding past each sequence's
+    length is left out.
+    """
+    logits = torch.cat([batch.detach().cpu() for batch in net.forward_iter(dataset)])
+    predicted = logits.argmax(dim=1) if logits.ndim == 3 else (logits > 0).long()
+    base, indices = unwrap_dataset(dataset)
+    y = torch.as_tensor(np.asarray(y))
+    if base.lengths is None:
+        mask = torch.ones_like(y, dtype=torch.bool)
+    else:
+        lengths = base.lengths.cpu()[indices.cpu()]
+        mask = torch.arange(y.shape[1])[None, :] < lengths[:, None]
+    return balanced_accuracy_score(y[mask].numpy(), predicted[mask].numpy())
