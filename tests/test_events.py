@@ -1,0 +1,99 @@
+"""Events from frame labels, one-to-one matching by IoU, and event F1 as a scorer."""
+
+import numpy as np
+import pytest
+from sklearn.metrics import make_scorer
+from sklearn.model_selection import GridSearchCV, GroupKFold
+
+from sktorchcw import LSTMBlinkTagger
+from sktorchcw.events import event_f1_score, event_scores, frames_to_events, match_events
+
+
+def test_runs_become_half_open_intervals():
+    assert frames_to_events([1, 1, 0, 1, 0, 0, 1, 1, 1]) == [(0, 2), (3, 4), (6, 9)]
+    assert frames_to_events([0, 0, 0]) == []
+    assert frames_to_events(["open", "blink", "blink"], positive="blink") == [(1, 3)]
+
+
+def test_gaps_merge_before_short_events_are_dropped():
+    labels = [1, 0, 1, 0, 0, 0, 1, 0, 0, 1, 1]
+    assert frames_to_events(labels, max_gap=1) == [(0, 3), (6, 7), (9, 11)]
+    assert frames_to_events(labels, max_gap=2) == [(0, 3), (6, 11)]
+    assert frames_to_events(labels, max_gap=1, min_frames=2) == [(0, 3), (9, 11)]
+
+
+def test_several_sequences_give_one_list_each():
+    assert frames_to_events(np.array([[0, 1, 1], [1, 0, 1]])) == [[(1, 3)], [(0, 1), (2, 3)]]
+
+
+def test_a_detection_matches_at_most_one_true_event():
+    # One long detection over two blinks: one hit, one miss.
+    result = match_events([(10, 20), (22, 30)], [(10, 30)], min_iou=0.2)
+    assert (result["tp"], result["fp"], result["fn"]) == (1, 0, 1)
+
+
+def test_matching_maximises_the_number_of_hits_not_greedy_overlap():
+    # IoU: true 0 ~ pred 0 0.50, true 0 ~ pred 1 0.54, true 1 ~ pred 1 0.29. Greedy by IoU
+    # pairs true 0 with pred 1 and leaves the others unmatched; the best assignment
+    # matches both.
+    true_events = [(0, 10), (8, 20)]
+    pred_events = [(0, 5), (3, 13)]
+    result = match_events(true_events, pred_events, min_iou=0.25)
+    assert result["tp"] == 2
+    assert sorted(result["matches"]) == [(0, 0), (1, 1)]
+
+
+def test_min_iou_is_inclusive():
+    assert match_events([(0, 10)], [(5, 10)], min_iou=0.5)["tp"] == 1
+    assert match_events([(0, 10)], [(5, 10)], min_iou=0.51)["tp"] == 0
+
+
+def test_nothing_to_find_and_nothing_found_is_perfect():
+    assert match_events([], [])["f1"] == 1.0
+    assert match_events([], [], zero_division=0.0)["f1"] == 0.0
+    assert match_events([(0, 3)], [])["recall"] == 0.0
+
+
+def test_event_scores_sum_hits_over_sequences():
+    y_true = [np.array([0, 1, 1, 0, 0, 1, 1]), np.array([1, 1, 0, 0])]
+    y_pred = [np.array([0, 1, 1, 0, 0, 0, 0]), np.array([1, 0, 0, 1])]
+    scores = event_scores(y_true, y_pred, min_iou=0.5)
+    assert (scores["tp"], scores["fp"], scores["fn"]) == (2, 1, 1)
+    assert scores["f1"] == pytest.approx(2 * 2 / (2 * 2 + 1 + 1))
+    assert event_f1_score(y_true, y_pred, min_iou=0.5) == scores["f1"]
+
+
+def test_min_frames_and_max_gap_clean_the_detections_only():
+    y_true = [np.array([0, 1, 0, 0, 0, 1, 1, 1, 1, 0])]
+    flicker = [np.array([0, 0, 0, 0, 0, 1, 0, 1, 1, 0])]
+    assert event_scores(y_true, flicker)["fp"] == 1  # (5, 6) and (7, 9): one hit, one extra
+    cleaned = event_scores(y_true, flicker, max_gap=1)
+    assert (cleaned["tp"], cleaned["fp"], cleaned["fn"]) == (1, 0, 1)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: match_events([(5, 5)], []), "0 <= start < stop"),
+    (lambda: match_events([(0, 1)], [(0, 1)], min_iou=0), r"min_iou must be a number in \(0, 1\]"),
+    (lambda: frames_to_events([0, 1], min_frames=0), "min_frames must be an integer >= 1"),
+    (lambda: event_scores([np.zeros(3)], [np.zeros(4)]), "3 true labels but 4 predicted"),
+    (lambda: event_scores([np.zeros(3)], np.zeros(3)), "hold sequences of per-frame labels"),
+], ids=["empty-event", "min_iou", "min_frames", "lengths", "not-sequences"])
+def test_bad_arguments_are_clear_errors(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_grid_search_over_class_weight_by_video_scored_by_event_f1():
+    rng = np.random.default_rng(0)
+    X = [rng.normal(size=(length, 2)) for length in rng.integers(30, 60, size=24)]
+    y = [(x[:, 0] > 1.2).astype(int) for x in X]
+    videos = np.repeat(np.arange(6), 4)
+    search = GridSearchCV(
+        LSTMBlinkTagger(max_epochs=3, hidden_size=8, device="cpu", random_state=0),
+        {"class_weight": [None, "balanced"]},
+        scoring=make_scorer(event_f1_score, min_iou=0.3),
+        cv=GroupKFold(n_splits=3), error_score="raise",
+    )
+    search.fit(X, y, groups=videos)
+    scores = search.cv_results_["mean_test_score"]
+    assert np.isfinite(scores).all() and (0 <= scores).all() and (scores <= 1).all()
