@@ -12,7 +12,7 @@ import pytest
 
 RUN = Path(__file__).parents[1] / "benchmarks" / "run.py"
 SECTIONS = ["a_overhead", "b_class_weight", "c_loss", "d_memory", "e_inference", "f_scaling",
-            "g_fast_path", "h_prediction"]
+            "g_fast_path", "h_prediction", "i_tagger"]
 
 pytestmark = pytest.mark.slow
 
