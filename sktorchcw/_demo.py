@@ -16,7 +16,8 @@ from ._batching import SequenceDataset
 from ._classifier import LSTMBlinkClassifier
 from .datasets import make_blink_dataset
 
-__all__ = ["run_demo", "DemoResult", "CRITERIA"]
+__all__ = ["run_demo", "DemoResult", "CRITERIA", "WEIGHTINGS", "require_matplotlib",
+           "check_output_folder"]
 
 CRITERIA = {
     "mse": nn.MSELoss,
@@ -133,8 +134,8 @@ def run_demo(
     if criterion not in CRITERIA:
         raise ValueError(f"criterion={criterion!r} is not one of {sorted(CRITERIA)}.")
     if output is not None:
-        _require_matplotlib()
-        _check_output_folder(Path(output))
+        require_matplotlib()
+        check_output_folder(Path(output))
     X_train, y_train = make_blink_dataset(
         samples, seq_len=seq_len, prevalence=prevalence, random_state=seed
     )
@@ -185,7 +186,7 @@ def _summary(clf, seconds, threshold):
     }
 
 
-def _require_matplotlib():
+def require_matplotlib():
     try:
         import matplotlib  # noqa: F401
     except ImportError:
@@ -195,7 +196,7 @@ def _require_matplotlib():
         ) from None
 
 
-def _check_output_folder(folder):
+def check_output_folder(folder):
     """Make the output folder now, so a bad --output fails before minutes of training."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
