@@ -12,6 +12,7 @@ import difflib
 import inspect
 import os
 import sys
+from collections.abc import Mapping
 from numbers import Integral, Real
 
 import joblib
@@ -819,7 +820,12 @@ def _draw_seed(random_state):
 
 
 def _class_weight_source(class_weight):
-    """What class_weight was when class_weight_ was resolved, to see whether it changed."""
+    """What class_weight was when class_weight_ was resolved, to see whether it changed.
+
+    A mapping is hashed by its items: some (a mappingproxy) cannot be pickled.
+    """
+    if isinstance(class_weight, Mapping):
+        class_weight = sorted(class_weight.items(), key=repr)
     return joblib.hash(class_weight)
 
 

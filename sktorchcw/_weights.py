@@ -1,31 +1,62 @@
 """Turn a user's ``class_weight`` into one float vector aligned with ``classes``."""
 
+import inspect
+import numbers
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 
 import numpy as np
+import pandas as pd
 from sklearn.utils.class_weight import compute_class_weight
 
 __all__ = ["resolve_class_weight", "check_weight_vector"]
 
+# scikit-learn's compute_class_weight takes sample_weight only in recent releases; older
+# ones (still allowed by pyproject.toml) get the same formula from _weighted_balanced.
+_SKLEARN_BALANCED_TAKES_SAMPLE_WEIGHT = (
+    "sample_weight" in inspect.signature(compute_class_weight).parameters
+)
 
-def resolve_class_weight(class_weight, *, classes, y=None):
+_MAPPING_HINT = (
+    "Pass a dict {label: weight} (or a pandas Series indexed by the labels), or a list or "
+    "array of one weight per class in classes order."
+)
+
+
+def resolve_class_weight(class_weight, *, classes, y=None, sample_weight=None):
     """Resolve ``class_weight`` into a float vector aligned with ``classes``.
 
     Parameters
     ----------
-    class_weight : None, 'balanced', dict or array-like of shape (n_classes,)
+    class_weight : None, 'balanced', mapping or array-like of shape (n_classes,)
         - ``None``: every class weighs 1.
         - ``'balanced'``: ``n_samples / (n_classes * count_c)``, counted on the
           ``y`` given (inside cross-validation, the training fold only), as
           :func:`sklearn.utils.class_weight.compute_class_weight` computes it.
-        - dict: ``{label: weight}`` keyed by the original labels (ints,
-          strings, bools); classes left out weigh 1.
-        - array-like: one weight per class, in ``classes`` order.
+          With ``sample_weight``, the counts are sums of sample weights:
+          ``sum(sample_weight) / (n_classes * sum(sample_weight[y == c]))``.
+        - mapping: ``{label: weight}`` keyed by the original labels (ints,
+          strings, bools, or their numpy scalars); classes left out weigh 1.
+          Any :class:`collections.abc.Mapping` and any dict-like object with
+          ``keys()`` and ``items()`` is read by label, never by position; a
+          :class:`pandas.Series` is read by its index, even a default
+          ``RangeIndex`` (whose labels 0, 1, ... must then be classes). Two
+          entries for one class (a Series with a repeated index label) are an
+          error.
+        - array-like: one weight per class, in ``classes`` order (a list, a
+          tuple or a 1-D ndarray; for a Series in that order pass
+          ``series.to_numpy()``).
+
+        A set (no order) or a DataFrame (no single column of weights) is refused.
     classes : array-like of shape (n_classes,)
         The classes, in the order the returned vector follows (an estimator's
         ``classes_``).
     y : array-like of shape (n_samples,), default=None
         The labels to count for ``'balanced'``. Not used otherwise.
+    sample_weight : array-like of shape (n_samples,), default=None
+        Finite, non-negative weights of the samples of ``y``: ``'balanced'``
+        counts each sample with its weight, as scikit-learn does. Not used
+        otherwise.
 
     Returns
     -------
@@ -34,19 +65,38 @@ def resolve_class_weight(class_weight, *, classes, y=None):
 
     Raises
     ------
+    TypeError
+        For a ``class_weight`` that is a set or a DataFrame.
     ValueError
-        For an unknown string, a dict key that is not a class, a negative,
-        NaN or infinite weight, all weights zero, a wrong-length array, or
-        ``'balanced'`` without ``y`` (or with a ``y`` missing a class).
+        For an unknown string, a key that is not a class or two keys for one
+        class, a negative, NaN or infinite weight, all weights zero, a
+        wrong-length array, or ``'balanced'`` without ``y``, with a ``y``
+        missing a class, with a class whose samples all have
+        ``sample_weight`` 0, or with a ``sample_weight`` that is not one
+        finite, non-negative number per label.
 
     Examples
     --------
+    >>> import pandas as pd
     >>> from sktorchcw import resolve_class_weight
     >>> y = ["no blink"] * 9 + ["blink"]
     >>> resolve_class_weight("balanced", classes=["blink", "no blink"], y=y)
     array([5.        , 0.55555556])
     >>> resolve_class_weight({"blink": 10}, classes=["blink", "no blink"])
     array([10.,  1.])
+
+    A Series is read by its index, whatever the order of its entries:
+
+    >>> resolve_class_weight(pd.Series({"no blink": 0.5, "blink": 5.0}),
+    ...                      classes=["blink", "no blink"])
+    array([5. , 0.5])
+
+    Sample weights count in ``'balanced'``: here the blink weighs as much as
+    three samples, so the classes weigh 12 / (2 * 3) and 12 / (2 * 9):
+
+    >>> resolve_class_weight("balanced", classes=["blink", "no blink"], y=y,
+    ...                      sample_weight=[1] * 9 + [3])
+    array([2.        , 0.66666667])
     """
     classes = np.asarray(classes)
     if classes.ndim != 1 or classes.size == 0:
@@ -55,16 +105,17 @@ def resolve_class_weight(class_weight, *, classes, y=None):
         )
     if class_weight is None:
         return np.ones(len(classes), dtype=np.float64)
+    _refuse_unaligned(class_weight)
     if isinstance(class_weight, str):
-        weights = _balanced(class_weight, classes, y)
-    elif isinstance(class_weight, Mapping):
-        weights = _from_dict(class_weight, classes)
+        weights = _balanced(class_weight, classes, y, sample_weight)
+    elif _is_mapping(class_weight):
+        weights = _from_mapping(class_weight, classes)
     else:
         weights = _from_array(class_weight, classes)
     return check_weight_vector(weights, name="class_weight", labels=classes)
 
 
-def _balanced(class_weight, classes, y):
+def _balanced(class_weight, classes, y, sample_weight):
     if class_weight != "balanced":
         raise ValueError(
             f"class_weight={class_weight!r} is not understood; the only string accepted is "
@@ -73,43 +124,159 @@ def _balanced(class_weight, classes, y):
     if y is None:
         raise ValueError("class_weight='balanced' needs the labels y to count the classes.")
     y = np.asarray(y)
-    missing = [c for c in classes.tolist() if not np.any(y == c)]
+    members = _class_members(classes, y)
+    if sample_weight is None:
+        return compute_class_weight("balanced", classes=classes, y=y)
+    sample_weight = _check_sample_weight(sample_weight, len(y))
+    counts = np.array([sample_weight[member].sum() for member in members])
+    unweighted = [label for label, count in zip(classes.tolist(), counts, strict=True)
+                  if not count > 0]
+    if unweighted:
+        raise ValueError(
+            f"class_weight='balanced' cannot weight classes whose samples all have "
+            f"sample_weight 0: {unweighted!r}. Give some of their samples a positive weight, "
+            "or give explicit class weights with a dict."
+        )
+    if _SKLEARN_BALANCED_TAKES_SAMPLE_WEIGHT:
+        return compute_class_weight("balanced", classes=classes, y=y, sample_weight=sample_weight)
+    return _weighted_balanced(counts, sample_weight)
+
+
+def _class_members(classes, y):
+    """One boolean mask of ``y`` per class; every class present, every label a class."""
+    if y.ndim != 1:
+        raise ValueError(f"y must be a 1-D array of labels; got shape {y.shape}.")
+    members = [y == label for label in classes]
+    missing = [label for label, member in zip(classes.tolist(), members, strict=True)
+               if not np.any(member)]
     if missing:
         raise ValueError(
             f"class_weight='balanced' cannot weight classes absent from y: {missing!r}. "
             "Give explicit weights for them with a dict, or check the labels."
         )
-    return compute_class_weight("balanced", classes=classes, y=y)
+    unknown = ~np.logical_or.reduce(members)
+    if np.any(unknown):
+        raise ValueError(
+            f"y holds labels that are not classes, e.g. {y[unknown].tolist()[0]!r}; the "
+            f"classes are {classes.tolist()!r}. List every label of y in classes."
+        )
+    return members
 
 
-def _from_dict(class_weight, classes):
+def _weighted_balanced(counts, sample_weight):
+    """scikit-learn's weighted 'balanced': ``sum(s) / (n_classes * sum(s[y == c]))``.
+
+    ``counts`` holds ``sum(s[y == c])`` for every class, all of them present in ``y``.
+    """
+    return sample_weight.sum() / (len(counts) * counts)
+
+
+def _check_sample_weight(sample_weight, n_samples):
+    try:
+        sample_weight = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"sample_weight must hold numbers; {exc}") from exc
+    if sample_weight.shape != (n_samples,):
+        raise ValueError(
+            f"sample_weight has shape {sample_weight.shape} but y has {n_samples} labels; "
+            "give one weight per label."
+        )
+    bad = np.flatnonzero(~np.isfinite(sample_weight) | (sample_weight < 0))
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(
+            f"sample_weight must hold finite, non-negative numbers; sample_weight[{i}] is "
+            f"{float(sample_weight[i])!r}."
+        )
+    return sample_weight
+
+
+def _refuse_unaligned(class_weight):
+    """Refuse containers that give no way to tell which weight is whose: sets, DataFrames."""
+    if isinstance(class_weight, pd.DataFrame):
+        raise TypeError(
+            "class_weight is a DataFrame, which holds no single column of weights. Pass one "
+            "column indexed by the labels, e.g. df['weight'], a dict {label: weight}, or a "
+            "list or array of one weight per class in classes order."
+        )
+    if isinstance(class_weight, AbstractSet):
+        raise TypeError(
+            f"class_weight is a {type(class_weight).__name__}, which has no order and no "
+            "labels, so its weights cannot be matched to classes. " + _MAPPING_HINT
+        )
+
+
+def _is_mapping(class_weight):
+    """Whether ``class_weight`` is read by label: a Mapping, a Series or another dict-like."""
+    if isinstance(class_weight, Mapping | pd.Series):
+        return True
+    return callable(getattr(class_weight, "keys", None)) and callable(
+        getattr(class_weight, "items", None)
+    )
+
+
+def _from_mapping(class_weight, classes):
+    if isinstance(class_weight, pd.Series) and not class_weight.index.is_unique:
+        repeated = class_weight.index[class_weight.index.duplicated()].unique().tolist()
+        raise ValueError(
+            f"class_weight is a Series whose index repeats the label(s) {repeated!r}; give "
+            "each class one weight."
+        )
     weights = np.ones(len(classes), dtype=np.float64)
+    key_of_class: dict[int, object] = {}
     for key, value in class_weight.items():
         index = _index_of(key, classes)
         if index is None:
             raise ValueError(
                 f"class_weight has the key {key!r}, which is not a class. The classes are "
-                f"{classes.tolist()!r}; key the dict by the original labels."
+                f"{classes.tolist()!r}; key the weights by the original labels"
+                + _series_hint(class_weight)
             )
+        if index in key_of_class:
+            raise ValueError(
+                f"class_weight gives the class {classes.tolist()[index]!r} two weights (keys "
+                f"{key_of_class[index]!r} and {key!r}); give each class one weight."
+            )
+        key_of_class[index] = key
         weights[index] = _as_float(value, f"class_weight[{key!r}]")
     return weights
 
 
+def _series_hint(class_weight):
+    if isinstance(class_weight, pd.Series):
+        return (
+            ". A Series is matched to the classes by its index, not by position; for "
+            "weights in classes order pass series.to_numpy()."
+        )
+    return "."
+
+
 def _index_of(key, classes):
-    """Position of ``key`` in ``classes``, matching type as well as value.
+    """Position of ``key`` in ``classes``, matching the kind of label as well as the value.
 
     ``True == 1`` in Python, so a plain ``==`` would let ``{True: 5}`` weight the
-    class ``1`` of integer labels; we keep booleans and numbers apart.
+    class ``1`` of integer labels; booleans, numbers and strings are kept apart,
+    whether Python or numpy scalars.
     """
-    key_is_bool = isinstance(key, bool | np.bool_)
-    for index, label in enumerate(classes.tolist()):
-        if isinstance(label, bool) != key_is_bool:
+    key_kind = _label_kind(key)
+    for index, label in enumerate(classes):
+        if _label_kind(label) != key_kind:
             continue
-        if isinstance(label, str) != isinstance(key, str):
-            continue
-        if label == key:
+        if bool(label == key):
             return index
     return None
+
+
+def _label_kind(label):
+    if isinstance(label, bool | np.bool_):
+        return "bool"
+    if isinstance(label, numbers.Number):
+        return "number"
+    if isinstance(label, str):
+        return "str"  # numpy's str_ too
+    if isinstance(label, bytes):
+        return "bytes"
+    return "other"
 
 
 def _from_array(class_weight, classes):

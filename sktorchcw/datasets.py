@@ -356,10 +356,13 @@ def frames_to_windows(
     label_col,
     group_col,
     order_col=None,
+    frame_step=None,
     label_rule="center",
     center_fraction=0.5,
 ):
     """Cut a per-frame table into fixed-length windows, one label and group per window.
+
+    Windows never cross two groups, nor a gap of missing frames within a group.
 
     Parameters
     ----------
@@ -378,8 +381,19 @@ def frames_to_windows(
     group_col : str
         The column identifying each video; windows never cross two groups.
     order_col : str, default=None
-        Column to sort the frames by within each group (e.g. a frame index);
-        ``None`` keeps the table's row order.
+        The frame number (integers) or time stamp (numbers, datetimes or
+        timedeltas, with ``frame_step``) of each frame. The frames are sorted by
+        it within each group, windows never span a gap in it (see Notes), and two
+        rows of a group with the same value are an error. ``None`` keeps the
+        table's row order and takes the rows of a group as consecutive frames.
+    frame_step : int, float, timedelta or str, default=None
+        The difference in ``order_col`` between two consecutive frames: ``None``
+        means 1, for frame numbers, and works only for an integer ``order_col``.
+        Give it for other order columns: a number for float columns (e.g.
+        ``1 / 30`` for seconds at 30 fps, or ``1`` for frame numbers stored as
+        floats), a time for datetime and timedelta columns (anything
+        :class:`pandas.Timedelta` takes, e.g. ``pd.Timedelta(milliseconds=40)``
+        or ``"40ms"``). Needs ``order_col``.
     label_rule : {'center', 'any', 'last'} or callable, default='center'
         How a window's frame labels become its label:
 
@@ -411,18 +425,32 @@ def frames_to_windows(
     ------
     TypeError
         For ``frames`` not a DataFrame, a non-integer ``window`` or ``stride``, a
-        non-numeric feature column or a ``label_rule`` neither a string nor callable.
+        non-numeric feature column, a ``label_rule`` neither a string nor
+        callable, an ``order_col`` that holds neither numbers nor times, or a
+        ``frame_step`` of the wrong kind for it.
     ValueError
         For a missing column, NaN or infinite features, NaN labels, groups or orders,
         ``window`` or ``stride`` below 1, ``center_fraction`` outside (0, 1], an
-        unknown ``label_rule`` or no group long enough for one window.
+        unknown ``label_rule``, two rows of a group with the same ``order_col``
+        value, a ``frame_step`` that is not positive, missing (for a non-integer
+        ``order_col``) or given without ``order_col``, or no run of consecutive
+        frames long enough for one window.
 
     Notes
     -----
-    Groups come out in the order of their first row in ``frames``; within a group,
-    windows start at frames 0, ``stride``, ``2 * stride``, ... and only full
-    windows are made, so the last frames of a group may be left out and a group
-    shorter than ``window`` yields none.
+    Within a group, two frames are consecutive when their ``order_col`` values
+    differ by at most ``1.5 * frame_step``: for frame numbers, by exactly 1; for
+    time stamps, by one step give or take half a step of jitter. A larger
+    difference is a gap (missing frames): the group is split there into runs of
+    consecutive frames, and windows are cut in each run separately, never across
+    a gap. Fill short gaps first (e.g. by reindexing and interpolating) to keep
+    the windows around them.
+
+    Groups come out in the order of their first row in ``frames``, and runs in
+    frame order within a group; within a run, windows start at its frames 0,
+    ``stride``, ``2 * stride``, ... and only full windows are made, so the last
+    frames of a run may be left out and a run shorter than ``window`` yields
+    none.
 
     Examples
     --------
@@ -444,31 +472,41 @@ def frames_to_windows(
     ...     frames, window=4, stride=2, feature_cols=["ear"], label_col="blink",
     ...     group_col="video", label_rule="any")[1]
     array([1, 1, 1])
+
+    With frame numbers, windows stop at missing frames: video ``a`` lacks its
+    frame 3, which leaves the runs 0-2 and 4-6, one window of 3 frames each
+    (the frame numbers are the feature here, to show which frames each window
+    holds).
+
+    >>> frames = pd.DataFrame({
+    ...     "video": ["a"] * 6, "frame": [0, 1, 2, 4, 5, 6], "blink": [0, 1, 1, 0, 0, 0],
+    ... })
+    >>> X, y, groups = frames_to_windows(
+    ...     frames, window=3, stride=1, feature_cols="frame", label_col="blink",
+    ...     group_col="video", order_col="frame")
+    >>> X[:, :, 0].tolist(), y.tolist(), groups.tolist()
+    ([[0.0, 1.0, 2.0], [4.0, 5.0, 6.0]], [1, 0], ['a', 'a'])
     """
     feature_cols = _check_frames(frames, feature_cols, label_col, group_col, order_col)
     window, stride = _check_window_and_stride(window, stride)
     label_rule = _check_label_rule(label_rule)
     _check_center_fraction(center_fraction)
-    features = frames[feature_cols].to_numpy(dtype=np.float32)
-    labels = frames[label_col].to_numpy()
+    frame_step = _check_frame_step(frames, order_col, frame_step)
     group_codes, group_ids = pd.factorize(frames[group_col], sort=False)
-    row_order = _rows_by_group(frames, group_codes, order_col)
     group_sizes = np.bincount(group_codes, minlength=len(group_ids))
     _check_some_window_fits(group_sizes, window)
+    row_order = _rows_by_group(frames, group_codes, order_col)
+    run_starts, run_lengths = _runs_of_consecutive_frames(
+        frames, group_codes[row_order], row_order, (group_col, order_col), frame_step
+    )
+    _check_some_run_fits(run_lengths, group_sizes, window, order_col)
 
-    feature_windows, label_windows, window_groups = [], [], []
-    group_starts = np.concatenate([[0], np.cumsum(group_sizes)[:-1]])
-    for code, (start, size) in enumerate(zip(group_starts, group_sizes, strict=True)):
-        if size < window:
-            continue
-        rows = row_order[start : start + size]
-        feature_windows.append(_sliding_windows(features[rows], window, stride))
-        label_windows.append(_sliding_windows(labels[rows], window, stride))
-        window_groups.append(np.full(len(label_windows[-1]), code))
-
-    X = np.ascontiguousarray(np.concatenate(feature_windows), dtype=np.float32)
-    y = _window_labels(np.concatenate(label_windows), label_rule, center_fraction)
-    groups = np.asarray(group_ids.take(np.concatenate(window_groups)))
+    starts = _window_starts(run_starts, run_lengths, window, stride)
+    features = frames[feature_cols].to_numpy(dtype=np.float32)[row_order]
+    X = np.ascontiguousarray(_windows_at(features, starts, window), dtype=np.float32)
+    label_windows = _windows_at(frames[label_col].to_numpy()[row_order], starts, window)
+    y = _window_labels(label_windows, label_rule, center_fraction)
+    groups = np.asarray(group_ids.take(group_codes[row_order[starts]]))
     return X, y, groups
 
 
@@ -548,11 +586,75 @@ def _check_center_fraction(center_fraction):
         )
 
 
+def _check_frame_step(frames, order_col, frame_step):
+    """``frame_step`` checked against ``order_col``'s dtype: a positive number or time."""
+    if order_col is None:
+        if frame_step is not None:
+            raise ValueError(
+                f"frame_step={frame_step!r} needs order_col, the column it is a step of; "
+                "name the frame-number or time column with order_col=..."
+            )
+        return None
+    dtype = frames[order_col].dtype
+    if pd.api.types.is_datetime64_any_dtype(dtype) or pd.api.types.is_timedelta64_dtype(dtype):
+        return _time_step(order_col, dtype, frame_step)
+    if pd.api.types.is_bool_dtype(dtype) or not pd.api.types.is_numeric_dtype(dtype):
+        raise TypeError(
+            f"order_col {order_col!r} holds {dtype} values; it must hold frame numbers "
+            "(integers), numeric time stamps or datetimes, which give the frame order and "
+            f"show the gaps. Convert it, e.g. frames[{order_col!r}].astype(int)."
+        )
+    return _number_step(order_col, dtype, frame_step)
+
+
+def _number_step(order_col, dtype, frame_step):
+    if frame_step is None:
+        if pd.api.types.is_integer_dtype(dtype):
+            return 1
+        raise ValueError(
+            f"order_col {order_col!r} holds {dtype} values, not integer frame numbers, so "
+            "the step between frames is unknown; pass frame_step (e.g. frame_step=1 / 30 "
+            "for seconds at 30 fps, or frame_step=1 for frame numbers stored as floats)."
+        )
+    if isinstance(frame_step, bool | np.timedelta64) or not isinstance(frame_step, numbers.Real):
+        raise TypeError(
+            f"order_col {order_col!r} holds numbers, so frame_step must be a number; got "
+            f"{frame_step!r} of type {type(frame_step).__name__}."
+        )
+    if not (math.isfinite(frame_step) and float(frame_step) > 0):
+        raise ValueError(f"frame_step={frame_step!r} must be a positive, finite number.")
+    return frame_step
+
+
+def _time_step(order_col, dtype, frame_step):
+    example = "e.g. frame_step=pd.Timedelta(milliseconds=40) or frame_step='40ms'"
+    if frame_step is None:
+        raise ValueError(
+            f"order_col {order_col!r} holds {dtype} values, so the step between frames is "
+            f"unknown; pass frame_step, the time from one frame to the next ({example})."
+        )
+    if isinstance(frame_step, numbers.Number) and not isinstance(frame_step, np.timedelta64):
+        raise TypeError(
+            f"order_col {order_col!r} holds times, so frame_step must be a time, not the "
+            f"number {frame_step!r}; {example}."
+        )
+    try:
+        step = pd.Timedelta(frame_step)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"frame_step={frame_step!r} is not a time for the {dtype} column {order_col!r}; "
+            f"{example}."
+        ) from exc
+    if pd.isna(step) or step <= pd.Timedelta(0):
+        raise ValueError(f"frame_step={frame_step!r} must be a positive time.")
+    return step
+
+
 def _rows_by_group(frames, group_codes, order_col):
     """Row positions sorted by group (first-appearance order), then by ``order_col``."""
     if order_col is None:
         return np.argsort(group_codes, kind="stable")
-    # Ranks give lexsort a numeric key for any sortable column (ints, dates, strings).
+    # Ranks give lexsort a numeric key for any sortable column (ints, floats, dates).
     order_rank = frames[order_col].rank(method="first").to_numpy()
     return np.lexsort((order_rank, group_codes))
 
@@ -566,9 +668,68 @@ def _check_some_window_fits(group_sizes, window):
         )
 
 
-def _sliding_windows(values, window, stride):
-    """Full windows of ``values`` along its first axis, frames on axis 1."""
-    windows = np.lib.stride_tricks.sliding_window_view(values, window, axis=0)[::stride]
+def _runs_of_consecutive_frames(frames, sorted_codes, row_order, columns, frame_step):
+    """Start and length of each run of consecutive frames, in sorted-row positions.
+
+    ``sorted_codes`` are the group codes of the rows in sorted order (``row_order``) and
+    ``columns`` the ``(group_col, order_col)`` names. A run ends where its group does and,
+    with an ``order_col``, at a gap; two rows of a group for one frame are refused.
+    """
+    n_rows = len(sorted_codes)
+    same_group = np.zeros(n_rows, dtype=bool)
+    same_group[1:] = sorted_codes[1:] == sorted_codes[:-1]
+    breaks = ~same_group
+    order_col = columns[1]
+    if order_col is not None:
+        steps = frames[order_col].iloc[row_order].diff()
+        duplicate = same_group & (steps == frame_step * 0).to_numpy(dtype=bool, na_value=False)
+        if duplicate.any():
+            row = row_order[int(np.argmax(duplicate))]
+            _raise_duplicate_frame(frames, row, columns)
+        gap = (steps > 1.5 * frame_step).to_numpy(dtype=bool, na_value=False)
+        breaks |= same_group & gap
+    run_starts = np.flatnonzero(breaks)
+    run_lengths = np.diff(np.append(run_starts, n_rows))
+    return run_starts, run_lengths
+
+
+def _raise_duplicate_frame(frames, row, columns):
+    group_col, order_col = columns
+    group, order = (_plain(frames[name].iloc[row]) for name in columns)
+    raise ValueError(
+        f"frames has more than one row for {group_col}={group!r} at {order_col}={order!r}; "
+        "each frame of a group needs exactly one row. Drop or merge the duplicates first, "
+        f"e.g. frames.drop_duplicates(subset=[{group_col!r}, {order_col!r}])."
+    )
+
+
+def _plain(value):
+    """A numpy scalar as the Python value it holds, for messages."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _check_some_run_fits(run_lengths, group_sizes, window, order_col):
+    longest_run = int(run_lengths.max())
+    if longest_run < window:
+        raise ValueError(
+            f"no window of {window} frames fits without spanning a gap: the longest group "
+            f"has {int(group_sizes.max())} frames but the longest run of consecutive frames "
+            f"(by {order_col!r}) has {longest_run}. Use a smaller window, fill the missing "
+            "frames (e.g. reindex and interpolate), or check frame_step."
+        )
+
+
+def _window_starts(run_starts, run_lengths, window, stride):
+    """Sorted-row position of the first frame of every window, run after run."""
+    per_run = np.where(run_lengths >= window, (run_lengths - window) // stride + 1, 0)
+    first_window_of_run = np.cumsum(per_run) - per_run
+    window_in_run = np.arange(per_run.sum()) - np.repeat(first_window_of_run, per_run)
+    return np.repeat(run_starts, per_run) + stride * window_in_run
+
+
+def _windows_at(values, starts, window):
+    """The windows of ``values`` (sorted rows) starting at ``starts``, frames on axis 1."""
+    windows = np.lib.stride_tricks.sliding_window_view(values, window, axis=0)[starts]
     # sliding_window_view puts the window axis last; move it next to the window index.
     return np.moveaxis(windows, -1, 1)
 

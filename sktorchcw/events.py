@@ -152,7 +152,7 @@ def _events_of(labels, positive, min_frames, max_gap):
     inside = np.concatenate([[False], labels == positive, [False]])
     edges = np.flatnonzero(inside[1:] != inside[:-1])
     runs = list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
-    merged = []
+    merged: list[tuple[int, int]] = []
     for start, stop in runs:
         if merged and start - merged[-1][1] <= max_gap:
             merged[-1] = (merged[-1][0], stop)
@@ -241,5 +241,5 @@ def _check_count(name, value, *, minimum):
 
 
 def _check_min_iou(min_iou):
-    if isinstance(min_iou, bool) or not isinstance(min_iou, Real) or not 0 < min_iou <= 1:
+    if isinstance(min_iou, bool) or not isinstance(min_iou, Real) or not 0 < float(min_iou) <= 1:
         raise ValueError(f"min_iou must be a number in (0, 1]; got {min_iou!r}.")

@@ -17,11 +17,11 @@ def plot_learning_curves(histories, keys=("train_loss",), *, titles=None, figsiz
     histories : estimator, skorch History, or dict of label -> either
         Fitted :class:`~sktorchcw.LSTMBlinkClassifier` objects (their ``history_``) or skorch
         histories; a dict draws several models in each panel.
-    keys : sequence of str, default=("train_loss",)
+    keys : str or sequence of str, default=("train_loss",)
         Per-epoch history entries, e.g. ``"train_loss"``, ``"valid_loss"``,
-        ``"valid_bacc"``, or anything a callback recorded.
-    titles : sequence of str, default=None
-        Panel titles; the keys by default.
+        ``"valid_bacc"``, or anything a callback recorded; a single string is one key.
+    titles : str or sequence of str, default=None
+        Panel titles, one per key (a single string for a single key); the keys by default.
     figsize : tuple, default=None
         Figure size in inches; about 4 inches wide per panel by default.
 
@@ -41,6 +41,8 @@ def plot_learning_curves(histories, keys=("train_loss",), *, titles=None, figsiz
     >>> figure = plot_learning_curves({"unweighted": clf}, keys=["train_loss"])
     >>> len(figure.axes)
     1
+    >>> plot_learning_curves(clf, keys="train_loss").axes[0].get_title()
+    'train_loss'
     """
     try:
         import matplotlib.pyplot as plt
@@ -50,8 +52,8 @@ def plot_learning_curves(histories, keys=("train_loss",), *, titles=None, figsiz
         ) from error
     if not isinstance(histories, dict):
         histories = {None: histories}
-    keys = list(keys)
-    titles = list(titles) if titles is not None else keys
+    keys = _as_names(keys)
+    titles = _as_names(titles) if titles is not None else keys
     if len(titles) != len(keys):
         raise ValueError(f"Got {len(titles)} titles for {len(keys)} keys.")
     figure, axes = plt.subplots(
@@ -69,6 +71,11 @@ def plot_learning_curves(histories, keys=("train_loss",), *, titles=None, figsiz
             ax.legend()
     figure.tight_layout()
     return figure
+
+
+def _as_names(names):
+    """A list of names; a single string is one name, not a sequence of letters."""
+    return [names] if isinstance(names, str) else list(names)
 
 
 def _history_of(source):

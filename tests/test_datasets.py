@@ -443,3 +443,162 @@ def test_frames_must_be_a_dataframe():
             label_col="label",
             group_col="video",
         )
+
+
+# --- frames_to_windows: gaps and duplicate frames -------------------------------------
+
+
+def gappy_frames():
+    """Video 'a' misses frames 5 and 6, video 'b' frame 3; feature = 100 * video + frame,
+    label 1 on even frames."""
+    frame_numbers = {"a": [0, 1, 2, 3, 4, 7, 8, 9, 10, 11], "b": [0, 1, 2, 4, 5, 6]}
+    rows = [(video, frame) for video, frames in frame_numbers.items() for frame in frames]
+    number = {"a": 1, "b": 2}
+    return pd.DataFrame(
+        {
+            "video": [video for video, _ in rows],
+            "frame": [frame for _, frame in rows],
+            "x": [100 * number[video] + frame for video, frame in rows],
+            "label": [int(frame % 2 == 0) for _, frame in rows],
+        }
+    )
+
+
+def gappy_windows(frames=None, **kwargs):
+    kwargs = {"order_col": "frame", **kwargs}
+    return windows_of(gappy_frames() if frames is None else frames, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("window", "stride", "starts"),
+    [
+        (3, 1, [100, 101, 102, 107, 108, 109, 200, 204]),
+        (3, 2, [100, 102, 107, 109, 200, 204]),
+        (2, 3, [100, 103, 107, 110, 200, 204]),
+        (5, 1, [100, 107]),
+    ],
+)
+def test_windows_never_span_missing_frames(window, stride, starts):
+    X, _, groups = gappy_windows(window=window, stride=stride)
+    expected = np.array([[[s + i] for i in range(window)] for s in starts], dtype=np.float32)
+    np.testing.assert_array_equal(X, expected)
+    np.testing.assert_array_equal(groups, ["a" if s < 200 else "b" for s in starts])
+
+
+def test_labels_come_from_the_frames_of_each_window_across_a_gap():
+    X, y, _ = gappy_windows(window=3, stride=1, label_rule="last")
+    last_frame = X[:, -1, 0].astype(int) % 100
+    np.testing.assert_array_equal(y, (last_frame % 2 == 0).astype(int))
+
+
+def test_callable_label_rule_sees_only_consecutive_frames():
+    frames = gappy_frames().assign(label=gappy_frames()["frame"])
+    seen = []
+    windows_of(frames, window=3, order_col="frame",
+               label_rule=lambda labels: seen.append(labels.tolist()) or 0)
+    assert seen == [[0, 1, 2], [7, 8, 9], [0, 1, 2], [4, 5, 6]]
+
+
+def test_gaps_are_found_in_shuffled_rows_with_a_repeated_index():
+    expected = gappy_windows(window=2, stride=1)
+    shuffled = gappy_frames().sample(frac=1.0, random_state=3)
+    shuffled.index = np.zeros(len(shuffled), dtype=int)
+    got = gappy_windows(shuffled, window=2, stride=1)
+    for group in ["a", "b"]:
+        for expected_part, got_part in zip(expected, got, strict=True):
+            np.testing.assert_array_equal(got_part[got[2] == group],
+                                          expected_part[expected[2] == group])
+
+
+def test_nullable_integer_frame_numbers_split_at_gaps():
+    frames = gappy_frames().astype({"frame": "Int64"})
+    X, _, _ = gappy_windows(frames, window=5)
+    np.testing.assert_array_equal(X[:, 0, 0], [100, 107])
+
+
+def test_without_order_col_the_rows_are_taken_as_consecutive():
+    X, _, _ = windows_of(gappy_frames(), window=3, stride=1)
+    np.testing.assert_array_equal(X[3, :, 0], [103, 104, 107])
+
+
+def test_no_window_fitting_between_gaps_says_so():
+    with pytest.raises(ValueError, match="longest group has 10 frames but the longest run of "
+                                         "consecutive frames \\(by 'frame'\\) has 5"):
+        gappy_windows(window=6)
+
+
+def test_duplicate_frames_are_refused_naming_the_first_in_frame_order():
+    frames = gappy_frames()
+    duplicates = frames.iloc[[7, 3, 12]]  # ('a', 9), ('a', 3) and ('b', 2) again
+    frames = pd.concat([duplicates, frames], ignore_index=True)
+    with pytest.raises(ValueError, match=r"video='a' at frame=3.*drop_duplicates\(subset="
+                                         r"\['video', 'frame'\]\)"):
+        gappy_windows(frames, window=2)
+
+
+def test_the_same_frame_number_in_two_groups_is_no_duplicate():
+    X, _, groups = gappy_windows(window=3)
+    assert set(groups) == {"a", "b"} and len(X) == 4
+
+
+def seconds_frames(timestamps):
+    return pd.DataFrame({"video": 0, "t": timestamps, "x": np.arange(len(timestamps)),
+                         "label": 0})
+
+
+def test_float_time_stamps_split_at_gaps_of_more_than_half_a_step():
+    step = 1 / 30
+    jitter = np.array([0.0, 0.004, -0.004, 0.0, 0.0, 0.0, 0.003, 0.0])
+    t = np.array([0, 1, 2, 3, 5, 6, 7, 8]) * step + jitter  # frame 4 missing
+    X, _, _ = windows_of(seconds_frames(t), window=2, stride=1, order_col="t", frame_step=step)
+    np.testing.assert_array_equal(X[:, :, 0], [[0, 1], [1, 2], [2, 3], [4, 5], [5, 6], [6, 7]])
+
+
+@pytest.mark.parametrize("frame_step", [pd.Timedelta(milliseconds=40), "40ms",
+                                        np.timedelta64(40, "ms")])
+def test_datetime_order_splits_at_gaps(frame_step):
+    t = pd.Timestamp("2024-05-01 12:00", tz="UTC") + pd.to_timedelta(
+        [0, 40, 81, 200, 240, 279], unit="ms")
+    X, _, _ = windows_of(seconds_frames(t), window=2, stride=1, order_col="t",
+                         frame_step=frame_step)
+    np.testing.assert_array_equal(X[:, :, 0], [[0, 1], [1, 2], [3, 4], [4, 5]])
+
+
+def test_timedelta_order_needs_a_time_step():
+    frames = seconds_frames(pd.to_timedelta([0, 40, 80, 200], unit="ms"))
+    X, _, _ = windows_of(frames, window=2, stride=1, order_col="t", frame_step="40ms")
+    np.testing.assert_array_equal(X[:, :, 0], [[0, 1], [1, 2]])
+
+
+@pytest.mark.parametrize(
+    ("frames", "kwargs", "error", "match"),
+    [
+        (seconds_frames([0.0, 0.5, 1.0]), {}, ValueError,
+         "'t' holds float64 values, not integer frame numbers.*pass frame_step"),
+        (seconds_frames(pd.date_range("2024", periods=3, freq="s")), {}, ValueError,
+         "pass frame_step, the time from one frame to the next"),
+        (seconds_frames(pd.date_range("2024", periods=3, freq="s")), {"frame_step": 1},
+         TypeError, "must be a time, not the number 1"),
+        (seconds_frames(pd.date_range("2024", periods=3, freq="s")), {"frame_step": "soon"},
+         TypeError, "'soon' is not a time"),
+        (seconds_frames(pd.date_range("2024", periods=3, freq="s")), {"frame_step": "-1s"},
+         ValueError, "must be a positive time"),
+        (seconds_frames([0.0, 0.5, 1.0]), {"frame_step": "40ms"}, TypeError,
+         "holds numbers, so frame_step must be a number"),
+        (seconds_frames([0.0, 0.5, 1.0]), {"frame_step": 0.0}, ValueError,
+         "frame_step=0.0 must be a positive"),
+        (seconds_frames([0.0, 0.5, 1.0]), {"frame_step": True}, TypeError,
+         "must be a number; got True"),
+        (seconds_frames(["0", "1", "2"]), {}, TypeError,
+         r"'t' holds .* values; it must hold frame numbers.*frames\['t'\]\.astype\(int\)"),
+        (seconds_frames([True, False, True]), {}, TypeError, "it must hold frame numbers"),
+    ],
+)
+def test_bad_order_columns_and_frame_steps_are_refused(frames, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        windows_of(frames, window=2, order_col="t", **kwargs)
+
+
+def test_frame_step_needs_an_order_col():
+    with pytest.raises(ValueError, match="frame_step=1 needs order_col"):
+        windows_of(window=2, frame_step=1)

@@ -3,9 +3,11 @@
 import matplotlib
 import numpy as np
 import pytest
+from skorch.history import History
 
 matplotlib.use("Agg")
 
+import matplotlib.pyplot as plt  # noqa: E402
 from sklearn.metrics import ConfusionMatrixDisplay, PrecisionRecallDisplay  # noqa: E402
 
 from sktorchcw.plotting import plot_learning_curves  # noqa: E402
@@ -42,3 +44,37 @@ def test_sklearn_displays_work_on_the_estimator(blinks):
     assert matrix.confusion_matrix.sum() == len(y)
     curve = PrecisionRecallDisplay.from_estimator(clf, X, y)
     assert 0 < curve.average_precision <= 1
+
+
+def recorded_history(**per_epoch):
+    """A skorch History with the given per-epoch values."""
+    history = History()
+    n_epochs = len(next(iter(per_epoch.values())))
+    for epoch in range(n_epochs):
+        history.new_epoch()
+        history.record("epoch", epoch + 1)
+        for key, values in per_epoch.items():
+            history.record(key, values[epoch])
+    return history
+
+
+def test_a_single_key_string_is_one_panel_not_one_per_letter():
+    history = recorded_history(train_loss=[0.9, 0.5, 0.4])
+    figure = plot_learning_curves(history, keys="train_loss")
+    assert [ax.get_title() for ax in figure.axes] == ["train_loss"]
+    np.testing.assert_allclose(figure.axes[0].get_lines()[0].get_ydata(), [0.9, 0.5, 0.4])
+    plt.close(figure)
+
+
+def test_a_single_title_string_names_the_single_panel():
+    history = recorded_history(valid_bacc=[0.6, 0.7])
+    figure = plot_learning_curves(history, keys="valid_bacc", titles="balanced accuracy")
+    assert [ax.get_title() for ax in figure.axes] == ["balanced accuracy"]
+    plt.close(figure)
+
+
+def test_a_list_of_keys_still_gives_one_panel_per_key():
+    history = recorded_history(train_loss=[0.9, 0.5], valid_loss=[1.0, 0.8])
+    figure = plot_learning_curves(history, keys=("train_loss", "valid_loss"))
+    assert [ax.get_title() for ax in figure.axes] == ["train_loss", "valid_loss"]
+    plt.close(figure)

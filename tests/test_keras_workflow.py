@@ -28,7 +28,8 @@ def split(blinks, n_valid=40):
 
 
 def checkpoints_in(folder):
-    return sorted(Path(folder).glob(f"{CHECKPOINT_PREFIX}*"))
+    return sorted(path for path in Path(folder).glob(f"{CHECKPOINT_PREFIX}*")
+                  if not path.name.endswith(".partial"))
 
 
 # -- validation_data -----------------------------------------------------------------------

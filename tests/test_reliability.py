@@ -72,7 +72,9 @@ class InterruptAt(Callback):
 
 
 def checkpoints_in(folder):
-    return sorted(Path(folder).glob(f"{CHECKPOINT_PREFIX}*"))
+    """Checkpoint files, not the partial files a checkpoint is written to first."""
+    return sorted(path for path in Path(folder).glob(f"{CHECKPOINT_PREFIX}*")
+                  if not path.name.endswith(".partial"))
 
 
 def test_ctrl_c_propagates_and_a_second_fit_resumes_to_the_same_model(blinks, tmp_path):

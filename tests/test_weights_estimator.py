@@ -1,0 +1,58 @@
+"""class_weight as the estimator receives it: by label for any mapping, sample weights in
+'balanced'."""
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from helpers import fast_classifier
+
+LABELS = np.array(["none", "blink"])
+
+
+class LabelWeights(Mapping):
+    """A mapping that is not a dict."""
+
+    def __init__(self, weights):
+        self._weights = dict(weights)
+
+    def __getitem__(self, key):
+        return self._weights[key]
+
+    def __iter__(self):
+        return iter(self._weights)
+
+    def __len__(self):
+        return len(self._weights)
+
+
+@pytest.fixture(scope="module")
+def string_blinks(blinks):
+    X, y = blinks
+    return X[:64], LABELS[y[:64]]
+
+
+@pytest.mark.parametrize(
+    "class_weight",
+    [
+        pd.Series({"none": 0.625, "blink": 2.5}),
+        LabelWeights({"none": 0.625, "blink": 2.5}),
+    ],
+)
+def test_fitted_class_weight_follows_the_labels_of_a_mapping(string_blinks, class_weight):
+    X, y = string_blinks
+    clf = fast_classifier(class_weight=class_weight, max_epochs=1).fit(X, y)
+    assert clf.classes_.tolist() == ["blink", "none"]
+    np.testing.assert_array_equal(clf.class_weight_, [2.5, 0.625])
+
+
+def test_fitted_balanced_counts_sample_weights(string_blinks):
+    X, y = string_blinks
+    sample_weight = np.where(y == "blink", 2.0, 1.0)
+    clf = fast_classifier(class_weight="balanced", max_epochs=1).fit(
+        X, y, sample_weight=sample_weight
+    )
+    counts = np.array([sample_weight[y == c].sum() for c in clf.classes_])
+    np.testing.assert_allclose(clf.class_weight_, sample_weight.sum() / (2 * counts))
