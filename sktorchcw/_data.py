@@ -17,6 +17,7 @@ Accepted X:
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from sklearn.utils import check_array, column_or_1d
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, validate_data
@@ -328,6 +329,10 @@ def _check_target(y, n_samples, classes=None):
 
 def _check_labels(y, n_samples):
     """y as a 1-D array of one label type, or a ValueError saying what is wrong."""
+    if isinstance(getattr(y, "dtype", None), pd.CategoricalDtype):
+        # scikit-learn's column_or_1d turns a Categorical of bools into floats; the labels
+        # must come back as given.
+        y = np.asarray(y)
     y = column_or_1d(y, warn=True)
     if len(y) != n_samples:
         raise ValueError(f"X has {n_samples} samples but y has {len(y)}; give one label per "

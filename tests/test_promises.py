@@ -217,3 +217,16 @@ def test_unknown_keywords_are_stored_alike_and_refused_at_fit_with_a_suggestion(
     for clf in (from_init, from_set_params):
         with pytest.raises(ValueError, match="Did you mean 'max_epochs'"):
             clf.fit(X, y)
+
+
+@pytest.mark.parametrize("labels", [[False, True], ["no", "yes"], [0, 1]],
+                         ids=["bool", "str", "int"])
+def test_categorical_labels_come_back_as_given(blinks, labels):
+    import pandas as pd
+
+    X, y = blinks
+    categorical = pd.Categorical(np.asarray(labels)[y])
+    clf = fast_classifier(max_epochs=1).fit(X, categorical)
+    assert clf.classes_.tolist() == labels
+    predicted = clf.predict(X[:3]).tolist()
+    assert all(type(label) is type(labels[0]) and label in labels for label in predicted)
