@@ -1,6 +1,5 @@
 """LSTMBlinkClassifier: a scikit-learn classifier of whole sequences (one label each)."""
 
-import numpy as np
 from sklearn.base import ClassifierMixin
 from sklearn.metrics import get_scorer
 
@@ -92,73 +91,15 @@ class LSTMBlinkClassifier(ClassifierMixin, SequenceEstimator):
     (2, 2)
     """
 
-
     _module_class = LSTMLogits
-
-    def predict_proba(self, X):
-        """Class probabilities, columns in ``classes_`` order; rows sum to 1.
-
-        Parameters
-        ----------
-        X : array-like, DataFrame or list of arrays
-            Sequences in the layout used for ``fit``.
-
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, n_classes), dtype float64
-            The softmax of the logits (a sigmoid for a single logit), computed in
-            float64 as scikit-learn classifiers return it.
-        """
-        logits, _ = self._predict_logits(X)
-        return logits_to_proba(logits).numpy()
-
-    def predict_log_proba(self, X):
-        """Logarithm of the class probabilities, computed from the logits.
-
-        ``log_softmax`` of the logits, so a probability too small for float64 still has
-        a finite logarithm where ``np.log(predict_proba(X))`` would give ``-inf``.
-
-        Parameters
-        ----------
-        X : array-like, DataFrame or list of arrays
-            Sequences in the layout used for ``fit``.
-
-        Returns
-        -------
-        log_proba : ndarray of shape (n_samples, n_classes), dtype float64
-        """
-        logits, _ = self._predict_logits(X)
-        return logits_to_log_proba(logits).numpy()
-
-    def predict(self, X):
-        """Most probable class label of each sequence.
-
-        Parameters
-        ----------
-        X : array-like, DataFrame or list of arrays
-            Sequences in the layout used for ``fit``.
-
-        Returns
-        -------
-        y_pred : ndarray of shape (n_samples,)
-        """
-        proba = self.predict_proba(X)
-        return self.classes_[np.argmax(proba, axis=1)]
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.three_d_array = True
-        tags.non_deterministic = False
-        return tags
 
     # -- one label per sequence ------------------------------------------------------------
 
     def _check_training_data(self, X, y, classes):
         return check_fit_input(self, X, y, classes)
 
-    def _check_continued_data(self, X, y, *, hint=None):
-        kwargs = {} if hint is None else {"hint": hint}
-        return check_continued_input(self, X, y, **kwargs)
+    def _check_continued_data(self, X, y, *, hint):
+        return check_continued_input(self, X, y, hint=hint)
 
     def _check_sample_weight(self, sample_weight, sequences, y_encoded, *,
                              name="sample_weight"):
@@ -169,4 +110,10 @@ class LSTMBlinkClassifier(ClassifierMixin, SequenceEstimator):
 
     def _validation_scoring(self):
         return get_scorer("balanced_accuracy")
+
+    def _outputs(self, logits, sequences, *, log=False):
+        return (logits_to_log_proba if log else logits_to_proba)(logits).numpy()
+
+    def _in_structure_of_X(self, values, sequences):
+        return values
 

@@ -25,7 +25,7 @@ from sklearn.utils.validation import _check_sample_weight, validate_data
 __all__ = ["Sequences", "check_fit_input", "check_predict_input", "check_continued_input",
            "check_some_weight_positive", "check_sample_weight", "encode_labels",
            "check_sequences", "check_label_types", "check_classes", "check_y_given",
-           "check_weights_in_float32_range"]
+           "check_weights_in_float32_range", "NEW_CLASS_HINT"]
 
 COLUMNS = "columns"
 SEQUENCES = "sequences"
@@ -76,11 +76,11 @@ def check_fit_input(estimator, X, y, classes=None):
     return sequences, classes, y_encoded
 
 
-_NEW_CLASS_HINT = ("Fit afresh (warm_start=False) to learn new classes, or pass every class on "
+NEW_CLASS_HINT = ("Fit afresh (warm_start=False) to learn new classes, or pass every class on "
                    "the first partial_fit (classes=...).")
 
 
-def check_continued_input(estimator, X, y, *, hint=_NEW_CLASS_HINT):
+def check_continued_input(estimator, X, y, *, hint=NEW_CLASS_HINT):
     """Validate data that continues a fitted model (warm start, ``partial_fit``, validation
     data): X as ``predict`` takes it, y encoded with the fitted ``classes_``."""
     check_y_given(estimator, y)
@@ -96,7 +96,7 @@ def check_y_given(estimator, y):
         )
 
 
-def encode_labels(y, classes, *, hint=_NEW_CLASS_HINT):
+def encode_labels(y, classes, *, hint=NEW_CLASS_HINT):
     """Indices of ``y``'s labels in ``classes``; a ValueError names labels not among them."""
     y = np.asarray(y)
     try:

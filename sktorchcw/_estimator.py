@@ -42,7 +42,7 @@ from ._checkpoint import (
     restore_checkpoint,
     training_fingerprint,
 )
-from ._data import check_predict_input, check_some_weight_positive
+from ._data import NEW_CLASS_HINT, check_predict_input, check_some_weight_positive
 from ._device import get_rng_state, resolve_device, seeded_torch, set_rng_state
 from ._loss import REDUCTIONS, WEIGHTINGS, ClassWeightedLoss, criterion_formats
 from ._net import SequenceNet, logits_to_proba
@@ -451,7 +451,7 @@ default=None
         self._check_validation_setup(validation_data)
         previous_net = self.net_ if continued else None
         if continued:
-            sequences, y_encoded = self._check_continued_data(X, y)
+            sequences, y_encoded = self._check_continued_data(X, y, hint=NEW_CLASS_HINT)
         else:
             sequences, self.classes_, y_encoded = self._check_training_data(X, y, classes)
             self.input_layout_ = sequences.layout
@@ -709,6 +709,63 @@ default=None
 
     # -- prediction ---------------------------------------------------------------------
 
+    def predict_proba(self, X):
+        """Class probabilities, in ``classes_`` order: of each sequence (classifier) or
+        of each frame (tagger).
+
+        Parameters
+        ----------
+        X : array-like, DataFrame or list of arrays
+            Sequences in the layout used for ``fit``.
+
+        Returns
+        -------
+        proba : ndarray or list of ndarray, dtype float64
+            The softmax of the logits (a sigmoid for a single logit), computed in
+            float64 as scikit-learn classifiers return it: ``(n_samples, n_classes)``
+            for the classifier; ``(n_samples, n_timesteps, n_classes)`` for the tagger,
+            or one ``(n_timesteps_i, n_classes)`` array per sequence of a list.
+        """
+        logits, sequences = self._predict_logits(X)
+        return self._in_structure_of_X(self._outputs(logits, sequences), sequences)
+
+    def predict_log_proba(self, X):
+        """Logarithm of the class probabilities, computed from the logits.
+
+        ``log_softmax`` of the logits, so a probability too small for float64 still has
+        a finite logarithm where ``np.log(predict_proba(X))`` would give ``-inf``.
+
+        Parameters
+        ----------
+        X : array-like, DataFrame or list of arrays
+            Sequences in the layout used for ``fit``.
+
+        Returns
+        -------
+        log_proba : ndarray or list of ndarray, dtype float64
+            Shaped as ``predict_proba`` returns.
+        """
+        logits, sequences = self._predict_logits(X)
+        return self._in_structure_of_X(self._outputs(logits, sequences, log=True), sequences)
+
+    def predict(self, X):
+        """The most probable label of each sequence (classifier) or frame (tagger).
+
+        Parameters
+        ----------
+        X : array-like, DataFrame or list of arrays
+            Sequences in the layout used for ``fit``.
+
+        Returns
+        -------
+        y_pred : ndarray or list of ndarray
+            ``(n_samples,)`` for the classifier; ``(n_samples, n_timesteps)`` for the
+            tagger, or one ``(n_timesteps_i,)`` array per sequence of a list.
+        """
+        logits, sequences = self._predict_logits(X)
+        labels = self.classes_[self._outputs(logits, sequences).argmax(axis=-1)]
+        return self._in_structure_of_X(labels, sequences)
+
     def _predict_logits(self, X):
         """Logits (float64, on the CPU) of X, in batches of the prediction batch size, and
         the validated sequences they belong to."""
@@ -731,6 +788,12 @@ default=None
         per_sequence += 4 * 4 * lstm.hidden_size * lstm.num_layers
         budget = prediction_memory_budget(self.device_)
         return int(max(1, min(sequences.n_samples, budget // per_sequence)))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        tags.non_deterministic = False
+        return tags
 
     def save(self, path):
         """Write the fitted model to a file that cannot carry code.
@@ -788,7 +851,7 @@ default=None
         """Validate fresh training data: ``(sequences, classes, y_encoded)``."""
         raise NotImplementedError
 
-    def _check_continued_data(self, X, y, *, hint=None):
+    def _check_continued_data(self, X, y, *, hint):
         """Validate data for the fitted model: ``(sequences, y_encoded)``."""
         raise NotImplementedError
 
@@ -803,6 +866,14 @@ default=None
 
     def _validation_scoring(self):
         """The scoring of ``valid_bacc`` for :class:`skorch.callbacks.EpochScoring`."""
+        raise NotImplementedError
+
+    def _outputs(self, logits, sequences, *, log=False):
+        """Probabilities (or log-probabilities) as an array, classes on the last axis."""
+        raise NotImplementedError
+
+    def _in_structure_of_X(self, values, sequences):
+        """Per-sequence or per-frame outputs in the structure the user gave X."""
         raise NotImplementedError
 
 

@@ -92,55 +92,6 @@ class LSTMBlinkTagger(SequenceEstimator):
 
     _module_class = LSTMFrameLogits
 
-    def predict_proba(self, X):
-        """Probabilities of every frame's class, in ``classes_`` order.
-
-        Parameters
-        ----------
-        X : array-like, DataFrame or list of arrays
-            Sequences in the layout used for ``fit``.
-
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, n_timesteps, n_classes) or list of ndarray
-            float64; for a list of sequences, one ``(n_timesteps_i, n_classes)`` array
-            each.
-        """
-        logits, sequences = self._predict_logits(X)
-        return per_sequence(frame_logits_to_proba(logits).numpy(), sequences)
-
-    def predict_log_proba(self, X):
-        """Logarithm of the frame probabilities, computed from the logits.
-
-        Parameters
-        ----------
-        X : array-like, DataFrame or list of arrays
-            Sequences in the layout used for ``fit``.
-
-        Returns
-        -------
-        log_proba : ndarray of shape (n_samples, n_timesteps, n_classes) or list of ndarray
-        """
-        logits, sequences = self._predict_logits(X)
-        return per_sequence(frame_logits_to_log_proba(logits).numpy(), sequences)
-
-    def predict(self, X):
-        """The most probable label of every frame.
-
-        Parameters
-        ----------
-        X : array-like, DataFrame or list of arrays
-            Sequences in the layout used for ``fit``.
-
-        Returns
-        -------
-        y_pred : ndarray of shape (n_samples, n_timesteps) or list of ndarray
-            For a list of sequences, one ``(n_timesteps_i,)`` array each.
-        """
-        logits, sequences = self._predict_logits(X)
-        labels = self.classes_[frame_logits_to_proba(logits).numpy().argmax(axis=-1)]
-        return per_sequence(labels, sequences)
-
     def score(self, X, y, sample_weight=None):
         """Accuracy over all valid frames.
 
@@ -158,7 +109,7 @@ class LSTMBlinkTagger(SequenceEstimator):
         score : float
         """
         logits, sequences = self._predict_logits(X)
-        predicted = self.classes_[frame_logits_to_proba(logits).numpy().argmax(axis=-1)]
+        predicted = self.classes_[self._outputs(logits, sequences).argmax(axis=-1)]
         true = np.concatenate(frame_rows(y, sequences, name="y"))
         weights = check_frame_sample_weight(sample_weight, sequences)
         return float(accuracy_score(
@@ -167,9 +118,7 @@ class LSTMBlinkTagger(SequenceEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.three_d_array = True
         tags.target_tags.required = True
-        tags.non_deterministic = False
         return tags
 
     # -- one label per frame ---------------------------------------------------------------
@@ -177,9 +126,7 @@ class LSTMBlinkTagger(SequenceEstimator):
     def _check_training_data(self, X, y, classes):
         return check_frame_fit_input(self, X, y, classes)
 
-    def _check_continued_data(self, X, y, *, hint=None):
-        hint = hint or ("Fit afresh (warm_start=False) to learn new classes, or pass every "
-                        "class on the first partial_fit (classes=...).")
+    def _check_continued_data(self, X, y, *, hint):
         return check_frame_continued_input(self, X, y, hint=hint)
 
     def _check_sample_weight(self, sample_weight, sequences, y_encoded, *,
@@ -192,6 +139,12 @@ class LSTMBlinkTagger(SequenceEstimator):
 
     def _validation_scoring(self):
         return frame_balanced_accuracy
+
+    def _outputs(self, logits, sequences, *, log=False):
+        return (frame_logits_to_log_proba if log else frame_logits_to_proba)(logits).numpy()
+
+    def _in_structure_of_X(self, values, sequences):
+        return per_sequence(values, sequences)
 
 
 def frame_balanced_accuracy(net, dataset, y):
