@@ -12,12 +12,16 @@ __version__ = "0.1.0"
 
 
 def load(path, device=None):
-    """Read a model written by :meth:`LSTMBlinkClassifier.save`; never runs code from the file.
+    """Read a model written by ``save``; never runs code from the file.
+
+    The file holds an :class:`LSTMBlinkClassifier` or an :class:`LSTMBlinkTagger`, which
+    comes back fitted. Its tensors are read by safetensors and the rest is JSON: nothing
+    calls ``torch.load`` or unpickles anything, on any torch version.
 
     Parameters
     ----------
-    path : str or path-like
-        The model file.
+    path : str, path-like or binary file object
+        The model file (or an open file, ``io.BytesIO``...).
     device : str, default=None
         Where to put the model: 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'. None uses
         the saved ``device`` parameter, falling back to the CPU (with a warning)
@@ -25,22 +29,23 @@ def load(path, device=None):
 
     Returns
     -------
-    LSTMBlinkClassifier
+    LSTMBlinkClassifier or LSTMBlinkTagger
         Fitted: ``predict`` and ``predict_proba`` give what the saved model gave.
 
     Raises
     ------
     ValueError
-        For a file that is not an sktorchcw model file, holds anything but tensors
-        and plain data (e.g. a pickle payload, which is refused, not run), was
-        changed after saving, comes from a newer format, or whose weights do not
-        fit its parameters.
+        For a file that is not an sktorchcw model file: a pickle or ``torch.save``
+        archive (refused, not run), a truncated or forged safetensors file, a file
+        changed after saving, an old format 1 file, a newer format, or weights that do
+        not fit its parameters.
 
     Examples
     --------
     See :meth:`LSTMBlinkClassifier.save`.
     """
-    return _load_model(path, device=device)
+    estimators = {"LSTMBlinkClassifier": LSTMBlinkClassifier, "LSTMBlinkTagger": LSTMBlinkTagger}
+    return _load_model(path, estimators, device=device)
 
 __all__ = [
     "ClassWeightedLoss",

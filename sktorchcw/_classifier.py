@@ -10,7 +10,6 @@ from ._data import (
 )
 from ._estimator import (
     SequenceEstimator,
-    _is_routed,  # noqa: F401  (still imported from here by _persistence)
     document_parameters,
 )
 from ._module import LSTMLogits

@@ -798,18 +798,19 @@ default=None
     def save(self, path):
         """Write the fitted model to a file that cannot carry code.
 
-        The weights are stored for torch's weights-only loader, the parameters,
-        classes, fitted class weights and history as JSON, with a checksum. Read it
-        back with :func:`sktorchcw.load`. ``callbacks``, ``train_split``, the
-        iterators, ``checkpoint_dir`` and their routed parameters are training-time
-        only and not stored (a warning says so when set). Use pickle or joblib
-        instead for scikit-learn workflows with files you trust; use ``save`` for
-        files that cross a trust boundary.
+        The weights are stored as safetensors tensors and the parameters, classes,
+        fitted class weights and history as JSON, with a checksum; reading it back with
+        :func:`sktorchcw.load` never calls ``torch.load`` or unpickles anything, on any
+        torch version. ``callbacks``, ``train_split``, the iterators,
+        ``checkpoint_dir`` and their routed parameters are training-time only and not
+        stored (a warning says so when set). Use pickle or joblib instead for
+        scikit-learn workflows with files you trust; use ``save`` for files that cross
+        a trust boundary.
 
         Parameters
         ----------
-        path : str or path-like
-            The file to write (conventionally ``*.sktorchcw``).
+        path : str, path-like or binary file object
+            The file to write (conventionally ``*.sktorchcw``); its folder must exist.
 
         Examples
         --------

@@ -33,12 +33,14 @@ from skorch.history import History
 from ._device import resolve_device, seeded_torch
 from ._warnings import warn_at_caller
 
-__all__ = ["save_model", "load_model", "FORMAT", "FORMAT_VERSION", "encode_safe_file",
-           "parse_safe_file", "encode_value", "decode_value"]
+__all__ = ["save_model", "load_model", "FORMAT", "FORMAT_VERSION", "SAVED_ESTIMATORS",
+           "encode_safe_file", "parse_safe_file", "encode_value", "decode_value"]
 
 FORMAT = "sktorchcw-model"
 FORMAT_VERSION = 2
-_MODEL_FILE = "a model file written by LSTMBlinkClassifier.save"
+_MODEL_FILE = "a model file written by an sktorchcw estimator's save"
+# The estimators a model file may hold, by class name; sktorchcw.load maps them to classes.
+SAVED_ESTIMATORS = ("LSTMBlinkClassifier", "LSTMBlinkTagger")
 # Not stored: they matter for training only (and the first four may hold code).
 _TRAINING_ONLY = ("callbacks", "train_split", "iterator_train", "iterator_valid",
                   "checkpoint_dir")
@@ -54,7 +56,8 @@ _TENSOR_DTYPES = (torch.float32, torch.float64, torch.float16, torch.int64, torc
 # numpy kinds a stored array or scalar may have: bool, integers, floats, strings.
 _NUMPY_KINDS = "biufU"
 _METADATA_TYPES: dict[str, type | tuple[type, ...]] = {
-    "params": dict, "classes": dict, "class_weight": list, "n_features_in": int,
+    "estimator": str, "params": dict, "classes": dict, "class_weight": list,
+    "n_features_in": int,
     "feature_names_in": (list, type(None)), "input_layout": str, "n_features": int,
     "device": str, "history": list,
 }
@@ -70,11 +73,16 @@ _PICKLE_PROTOCOLS = (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
 
 
 def save_model(estimator, path):
-    """Write a fitted LSTMBlinkClassifier to ``path``, a path or a binary file object.
+    """Write a fitted sktorchcw estimator to ``path``, a path or a binary file object.
 
     See the module docstring for the format. Everything is checked and encoded before the
     file is opened, so a refused model leaves no file behind.
     """
+    kind = type(estimator)
+    if kind.__name__ not in SAVED_ESTIMATORS or not kind.__module__.startswith("sktorchcw."):
+        # load() rebuilds the class by its name: a subclass would come back as its parent.
+        raise TypeError(f"save() writes {' and '.join(SAVED_ESTIMATORS)} models only; use "
+                        f"pickle/joblib for {kind.__name__} (only for files you trust).")
     check_is_fitted(estimator)
     _check_folder(path)
     tensors = {
@@ -84,8 +92,11 @@ def save_model(estimator, path):
     _write(path, encode_safe_file(metadata, tensors))
 
 
-def load_model(path, device=None):
-    """Read a file written by :func:`save_model`; see :func:`sktorchcw.load`."""
+def load_model(path, estimators, device=None):
+    """Read a file written by :func:`save_model`; see :func:`sktorchcw.load`.
+
+    ``estimators`` maps the names of :data:`SAVED_ESTIMATORS` to their classes.
+    """
     name = _name(path)
     try:
         metadata, tensors = parse_safe_file(_read(path), _MODEL_FILE)
@@ -93,21 +104,24 @@ def load_model(path, device=None):
         raise ValueError(f"{name} {error}") from None
     metadata = _check_metadata(name, metadata)
     try:
-        return _estimator_from(name, metadata, tensors, device)
+        return _estimator_from(name, metadata, tensors, device, estimators)
     except (KeyError, TypeError, AttributeError, IndexError, OverflowError, RecursionError,
             RuntimeError) as error:
         # The checksum held, so the file was written this way: by another program, or
         # edited with the checksum recomputed. Say so instead of failing somewhere inside.
         raise ValueError(
             f"{name} holds metadata this sktorchcw cannot use ({type(error).__name__}: "
-            f"{error}); it was not written by LSTMBlinkClassifier.save, or was edited."
+            f"{error}); it was not written by an sktorchcw estimator's save, or was edited."
         ) from None
 
 
-def _estimator_from(name, metadata, tensors, device):
-    from ._classifier import LSTMBlinkClassifier
-
-    estimator = LSTMBlinkClassifier(**_params_from_json(name, metadata["params"], tensors))
+def _estimator_from(name, metadata, tensors, device, estimators):
+    if metadata["estimator"] not in SAVED_ESTIMATORS:
+        raise ValueError(f"{name} holds a {metadata['estimator']!r}, which sktorchcw does not "
+                         "load; refused.")
+    estimator_class = estimators[metadata["estimator"]]
+    params = _params_from_json(name, metadata["params"], tensors, estimator_class)
+    estimator = estimator_class(**params)
     estimator._validate_params()
     estimator._check_routed_params()
     estimator.classes_ = _array_from_json(metadata["classes"])
@@ -140,6 +154,7 @@ def _metadata(estimator, tensors):
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "sktorchcw_version": __version__,
+        "estimator": type(estimator).__name__,
         "params": _params_to_json(estimator, tensors),
         "classes": _array_to_json(estimator.classes_),
         "class_weight": [float(w) for w in estimator.class_weight_],
@@ -168,7 +183,7 @@ def _check_metadata(name, metadata):
                    or isinstance(metadata.get(key), bool))
     if wrong:
         raise ValueError(f"{name} has missing or malformed metadata entries {wrong}; it was "
-                         "not written by LSTMBlinkClassifier.save, or was edited.")
+                         "not written by an sktorchcw estimator's save, or was edited.")
     if metadata["n_features"] < 1 or metadata["n_features_in"] < 1:
         raise ValueError(f"{name} describes a model with no input features; refused.")
     return metadata
@@ -378,14 +393,12 @@ def _same(first, second):
         return False
 
 
-def _params_from_json(name, params, tensors):
-    from ._classifier import LSTMBlinkClassifier
-
-    known = set(LSTMBlinkClassifier._get_param_names())
+def _params_from_json(name, params, tensors, estimator_class):
+    known = set(estimator_class._get_param_names())
     # Routed names (with '__') are checked by the estimator, with the constructor's rules.
     unknown = sorted(key for key in params if key not in known and "__" not in key)
     if unknown:
-        raise ValueError(f"{name} names parameters LSTMBlinkClassifier does not have: "
+        raise ValueError(f"{name} names parameters {estimator_class.__name__} does not have: "
                          f"{unknown}; refused.")
     decoded = {}
     for key, value in params.items():

@@ -1,20 +1,25 @@
-"""Safe model files: clf.save(path) and sktorchcw.load(path)."""
+"""Safe model files: clf.save(path) and sktorchcw.load(path).
 
+What a file can do to the reader (pickle payloads, forged safetensors) is tested in
+test_safe_files.py; here: what is stored, round trips, and forged metadata.
+"""
+
+import io
 import json
 import os
-import pickle
 import subprocess
 import sys
 
 import numpy as np
 import pandas as pd
 import pytest
+import safetensors.torch
 import torch
 from sklearn.exceptions import NotFittedError
 from torch import nn
 
 import sktorchcw
-from sktorchcw._persistence import _digest
+from sktorchcw._persistence import encode_safe_file
 
 from helpers import fast_classifier
 
@@ -65,54 +70,49 @@ def test_loading_keeps_global_random_state(saved):
     assert torch.equal(torch.get_rng_state(), state)
 
 
-class Payload:
-    """Unpickling this runs code: it creates the marker file."""
-
-    def __init__(self, marker):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return (open, (self.marker, "w"))
-
-
-@pytest.mark.parametrize("writer", ["pickle", "torch.save"])
-def test_pickle_payload_is_refused_and_never_runs(tmp_path, writer):
-    marker = tmp_path / "pwned"
-    path = tmp_path / "evil.sktorchcw"
-    if writer == "pickle":
-        with open(path, "wb") as file:
-            pickle.dump({"metadata": Payload(marker)}, file)
-    else:
-        torch.save({"metadata": "{}", "state_dict": {"w": Payload(marker)}, "sha256": ""}, path)
-    with pytest.raises(ValueError, match="refused|not a model file"):
-        sktorchcw.load(path)
-    assert not marker.exists()
+def _contents(path):
+    """A model file's JSON metadata, checksum and tensors, read with safetensors."""
+    data = open(path, "rb").read()
+    header = json.loads(data[8:8 + int.from_bytes(data[:8], "little")])["__metadata__"]
+    return json.loads(header["sktorchcw"]), header["sha256"], safetensors.torch.load(data)
 
 
 def _rewrite(path, change):
-    """Load a model file's payload, change it and save it with a valid checksum."""
-    payload = torch.load(path, weights_only=True)
-    metadata = json.loads(payload["metadata"])
-    change(metadata, payload["state_dict"])
-    payload["metadata"] = json.dumps(metadata)
-    payload["sha256"] = _digest(payload["metadata"], payload["state_dict"])
-    torch.save(payload, path)
+    """Change a model file's metadata and tensors, and save it with a valid checksum."""
+    metadata, _, tensors = _contents(path)
+    change(metadata, tensors)
+    with open(path, "wb") as file:
+        file.write(encode_safe_file(metadata, tensors))
+
+
+def _write_keeping_checksum(path, metadata, tensors, sha256):
+    with open(path, "wb") as file:
+        file.write(safetensors.torch.save(
+            tensors, metadata={"sktorchcw": json.dumps(metadata), "sha256": sha256}))
+
+
+def test_the_file_is_a_safetensors_file_of_the_weights(saved):
+    clf, path, _, _ = saved
+    metadata, _, tensors = _contents(path)
+    assert metadata["format"] == "sktorchcw-model" and metadata["format_version"] == 2
+    for name, weight in clf.module_.state_dict().items():
+        assert torch.equal(tensors[f"module.{name}"], weight)
 
 
 def test_tampered_file_is_refused(saved):
     _, path, _, _ = saved
-    payload = torch.load(path, weights_only=True)
-    payload["metadata"] = payload["metadata"].replace('"class_weight": [', '"class_weight": [9, ')
-    torch.save(payload, path)
+    metadata, sha256, tensors = _contents(path)
+    metadata["class_weight"][0] = 9.0
+    _write_keeping_checksum(path, metadata, tensors, sha256)
     with pytest.raises(ValueError, match="changed or damaged"):
         sktorchcw.load(path)
 
 
 def test_tampered_weights_are_refused(saved):
     _, path, _, _ = saved
-    payload = torch.load(path, weights_only=True)
-    payload["state_dict"]["head.bias"] += 1.0
-    torch.save(payload, path)
+    metadata, sha256, tensors = _contents(path)
+    tensors["module.head.bias"] += 1.0
+    _write_keeping_checksum(path, metadata, tensors, sha256)
     with pytest.raises(ValueError, match="changed or damaged"):
         sktorchcw.load(path)
 
@@ -130,9 +130,9 @@ def test_foreign_files_are_refused(tmp_path, content):
 
 
 def test_a_plain_state_dict_is_not_a_model_file(tmp_path):
-    torch.save(nn.Linear(2, 2).state_dict(), tmp_path / "weights.pt")
+    safetensors.torch.save_file(nn.Linear(2, 2).state_dict(), tmp_path / "weights.safetensors")
     with pytest.raises(ValueError, match="not a model file"):
-        sktorchcw.load(tmp_path / "weights.pt")
+        sktorchcw.load(tmp_path / "weights.safetensors")
 
 
 def test_newer_format_is_refused(saved):
@@ -144,7 +144,7 @@ def test_newer_format_is_refused(saved):
 
 def test_weights_that_do_not_fit_are_refused(saved):
     _, path, _, _ = saved
-    _rewrite(path, lambda _, state: state.update({"head.bias": torch.zeros(7)}))
+    _rewrite(path, lambda _, state: state.update({"module.head.bias": torch.zeros(7)}))
     with pytest.raises(ValueError, match="do not fit"):
         sktorchcw.load(path)
 
@@ -157,6 +157,9 @@ def test_weights_that_do_not_fit_are_refused(saved):
     "torch.nn.functional:handle_torch_function",  # a function there that is no loss
     "torch.utils.benchmark:Timer",  # under torch, but not a loss module: never imported
     "torch.optim:Adam",  # an optimizer is no criterion
+    "torch.nn.modules.loss:Module",  # imported there, defined elsewhere, and no loss
+    "torch.nn.modules.loss:_Loss",  # a private base class
+    "sktorchcw._module:LSTMLogits",  # sktorchcw's, but no loss
 ])
 def test_only_torch_losses_are_resolved_by_name(saved, reference):
     _, path, _, _ = saved
@@ -206,21 +209,33 @@ def test_parameters_describing_a_huge_network_are_refused_without_building_it(sa
 
 def test_non_finite_weights_are_refused(saved):
     _, path, _, _ = saved
-    _rewrite(path, lambda _, state: state["head.bias"].fill_(float("nan")))
+    _rewrite(path, lambda _, state: state["module.head.bias"].fill_(float("nan")))
     with pytest.raises(ValueError, match="NaN or infinite"):
         sktorchcw.load(path)
 
 
-@pytest.mark.parametrize("state_dict", [
-    {"a": torch.zeros(2, dtype=torch.bfloat16)},
-    {1: torch.zeros(2), "a": torch.zeros(2)},
-    {"a": torch.zeros(2, 2).to_sparse()},
-    {"a": [1, 2]},
-], ids=["bfloat16", "int-key", "sparse", "list"])
-def test_archives_with_other_contents_are_not_model_files(tmp_path, state_dict):
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.complex64, torch.float8_e4m3fn])
+def test_files_with_other_tensor_types_are_not_model_files(tmp_path, dtype):
     path = tmp_path / "other"
-    torch.save({"metadata": "{}", "state_dict": state_dict, "sha256": ""}, path)
-    with pytest.raises(ValueError, match="not a model file"):
+    _write_keeping_checksum(path, {"format": "sktorchcw-model"},
+                            {"module.a": torch.zeros(2, dtype=dtype)}, "0" * 64)
+    with pytest.raises(ValueError, match="not a model file.*tensors of a type"):
+        sktorchcw.load(path)
+
+
+@pytest.mark.parametrize("params, match", [
+    ({"class_weight": {"set": [1]}}, "class_weight holds a value"),
+    ({"class_weight": {"array": ["|O", [1], [1]]}}, "class_weight holds a value"),
+    ({"lr": {"tensor": "missing"}}, "lr holds a value"),
+    ({"criterion": {"instance": "torch.nn.modules.loss:HuberLoss", "args": {"nope": 1}}},
+     "cannot use"),
+    ({"criterion": {"instance": "os:system", "args": {}}}, "refused"),
+    ({"criterion": {"instance": "torch.nn.functional:l1_loss", "args": {}}}, "not a loss class"),
+], ids=["unknown-kind", "object-array", "missing-tensor", "bad-argument", "os", "function"])
+def test_forged_parameter_values_are_refused(saved, params, match):
+    _, path, _, _ = saved
+    _rewrite(path, lambda metadata, _: metadata["params"].update(params))
+    with pytest.raises(ValueError, match=match):
         sktorchcw.load(path)
 
 
@@ -295,3 +310,119 @@ def test_a_model_for_an_absent_device_loads_on_the_cpu_with_a_warning_at_the_cal
     assert record[0].filename == __file__
     assert loaded.device_ == "cpu"
     np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+
+
+# -- what save() stores (issue 11, B7) --------------------------------------------------------
+
+
+def test_save_and_load_take_file_objects(saved, tmp_path):
+    clf, path, X, _ = saved
+    buffer = io.BytesIO()
+    clf.save(buffer)
+    loaded = sktorchcw.load(io.BytesIO(buffer.getvalue()))
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+    with open(tmp_path / "opened.sktorchcw", "wb") as file:
+        clf.save(file)
+    with open(tmp_path / "opened.sktorchcw", "rb") as file:
+        np.testing.assert_array_equal(sktorchcw.load(file).predict(X), clf.predict(X))
+
+
+def test_loading_a_text_file_object_says_to_open_it_in_binary_mode(saved):
+    _, path, _, _ = saved
+    with open(path, encoding="latin-1") as file, pytest.raises(TypeError, match="'rb'"):
+        sktorchcw.load(file)
+
+
+def test_saving_into_a_missing_folder_names_it_and_writes_nothing(saved, tmp_path):
+    clf, _, _, _ = saved
+    missing = tmp_path / "no" / "such"
+    with pytest.raises(FileNotFoundError, match=f"{missing}.*does not exist.*[Cc]reate it"):
+        clf.save(missing / "model.sktorchcw")
+    assert not (tmp_path / "no").exists()
+
+
+def _same(first, second):
+    """Equal, of the same types throughout; losses of the same class and settings."""
+    if isinstance(first, nn.Module):
+        return type(first) is type(second) and _same(_loss_settings(first),
+                                                     _loss_settings(second))
+    if isinstance(first, np.ndarray):
+        return (isinstance(second, np.ndarray) and first.dtype == second.dtype
+                and np.array_equal(first, second))
+    if isinstance(first, torch.Tensor):
+        return (isinstance(second, torch.Tensor) and first.dtype == second.dtype
+                and torch.equal(first, second))
+    if isinstance(first, dict):
+        return (type(second) is dict and [type(key) for key in first]
+                == [type(key) for key in second] and list(first) == list(second)
+                and all(_same(first[key], second[key]) for key in first))
+    if isinstance(first, (list, tuple)):
+        return (type(first) is type(second) and len(first) == len(second)
+                and all(map(_same, first, second)))
+    return type(first) is type(second) and first == second
+
+
+def _loss_settings(loss):
+    settings = {key: value for key, value in vars(loss).items() if not key.startswith("_")}
+    return {**settings, **{key: value for key, value in loss._buffers.items()}}
+
+
+@pytest.mark.parametrize("labels, params", [
+    ("int", dict(class_weight={0: 1.0, 1: 4}, optimizer__betas=(0.8, 0.99),
+                 criterion=nn.HuberLoss, criterion__delta=2.0, device=torch.device("cpu"),
+                 random_state=3, hidden_size=np.int64(8), lr=np.float64(0.02))),
+    ("str", dict(class_weight={"blink": 4.0, "open": 1.0},
+                 criterion=nn.CrossEntropyLoss(label_smoothing=0.1),
+                 optimizer=torch.optim.SGD, optimizer__momentum=0.5)),
+    ("int", dict(class_weight=np.array([1.0, 3.0]), criterion=nn.L1Loss())),
+    ("int", dict(class_weight="balanced", criterion=nn.HuberLoss(delta=2.0),
+                 criterion__input_format="probabilities", criterion__target_format="onehot")),
+    ("bool", dict(criterion=nn.BCEWithLogitsLoss())),
+    ("bool", dict(criterion=nn.BCEWithLogitsLoss(pos_weight=torch.tensor([3.0])))),
+], ids=["tuple-betas-int-keys-numpy", "str-keys-instance", "array-l1", "balanced-huber",
+        "bce", "bce-pos-weight"])
+def test_a_loaded_model_has_the_parameters_of_the_saved_one(blinks, tmp_path, labels, params):
+    X, y = blinks
+    y = {"int": y, "str": np.array(["open", "blink"])[y], "bool": y == 1}[labels]
+    clf = fast_classifier(max_epochs=2, **params).fit(X, y)
+    clf.save(tmp_path / "m")
+    loaded = sktorchcw.load(tmp_path / "m")
+    original, restored = clf.get_params(), loaded.get_params()
+    assert sorted(original) == sorted(restored)
+    different = [key for key in original if not _same(original[key], restored[key])]
+    assert not different, {key: (original[key], restored[key]) for key in different}
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+
+
+class OwnL1Loss(nn.L1Loss):
+    """A user's subclass: its code is not in the file, so it cannot be loaded by name."""
+
+
+def _changed_after_construction():
+    loss = nn.HuberLoss()
+    loss.scale = 3.0  # something its constructor cannot express
+    return loss
+
+
+@pytest.mark.parametrize("criterion, match", [
+    (OwnL1Loss(), "accepts only torch's own losses.*pickle/joblib"),
+    (lambda logits, target: nn.functional.cross_entropy(logits, target, reduction="none"),
+     "accepts only torch's own losses.*pickle/joblib"),
+    (_changed_after_construction(), "differs in \\['scale'\\].*pickle/joblib"),
+], ids=["subclass", "lambda", "changed-instance"])
+def test_save_refuses_a_criterion_it_cannot_rebuild(blinks, tmp_path, criterion, match):
+    X, y = blinks
+    clf = fast_classifier(criterion=criterion, criterion__input_format="probabilities",
+                          criterion__target_format="onehot", max_epochs=1).fit(X, y)
+    with pytest.raises(ValueError, match=match):
+        clf.save(tmp_path / "m")
+    assert not (tmp_path / "m").exists()
+
+
+def test_an_old_format_1_model_file_gets_a_clear_message(tmp_path):
+    # What sktorchcw 0.1.0 before model file format 2 wrote (torch.save of JSON + tensors).
+    metadata = json.dumps({"format": "sktorchcw-model", "format_version": 1})
+    torch.save({"metadata": metadata, "state_dict": {"head.bias": torch.zeros(2)},
+                "sha256": "0" * 64}, tmp_path / "old.sktorchcw")
+    with pytest.raises(ValueError, match="model file format 1.*no longer read.*joblib"):
+        sktorchcw.load(tmp_path / "old.sktorchcw")

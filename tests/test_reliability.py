@@ -18,6 +18,7 @@ from skorch.callbacks import Callback
 
 from sktorchcw import TrainingDivergedError
 from sktorchcw._checkpoint import CHECKPOINT_PREFIX
+from sktorchcw._persistence import parse_safe_file
 
 from helpers import fast_classifier
 
@@ -258,7 +259,7 @@ def _epochs_in(folder):
     if not paths:
         return 0
     try:
-        return torch.load(paths[0], weights_only=True)["epochs"]
+        return parse_safe_file(paths[0].read_bytes(), "a checkpoint")[0]["epochs"]
     except Exception:  # being replaced right now
         return 0
 

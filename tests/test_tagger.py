@@ -218,3 +218,52 @@ def test_device_auto_and_global_random_state(recordings):
     tagger = LSTMBlinkTagger(max_epochs=1, device="auto", random_state=0).fit(X, y)
     assert tagger.device_ in ("cpu", "mps") or tagger.device_.startswith("cuda")
     assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_save_and_load_give_the_same_tagger(fitted, recordings, tmp_path):
+    import io
+
+    import sktorchcw
+
+    X, _ = recordings
+    buffer = io.BytesIO()
+    fitted.save(buffer)
+    loaded = sktorchcw.load(io.BytesIO(buffer.getvalue()))
+    assert type(loaded) is LSTMBlinkTagger
+    assert loaded.get_params() == fitted.get_params()
+    for mine, theirs in zip(loaded.predict_proba(X[:3]), fitted.predict_proba(X[:3]),
+                            strict=True):
+        np.testing.assert_array_equal(mine, theirs)
+    np.testing.assert_array_equal(loaded.class_weight_, fitted.class_weight_)
+
+
+def test_a_subclass_is_not_saved_as_its_parent(recordings, tmp_path):
+    class MyTagger(LSTMBlinkTagger):
+        pass
+
+    X, y = recordings
+    tagger = MyTagger(max_epochs=1, device="cpu", random_state=0).fit(X, y)
+    with pytest.raises(TypeError, match="pickle/joblib for MyTagger"):
+        tagger.save(tmp_path / "model.sktorchcw")
+
+
+def test_checkpoints_resume_a_tagger(recordings, tmp_path):
+    import os
+    import signal
+
+    from skorch.callbacks import Callback
+
+    class CtrlC(Callback):
+        def on_epoch_end(self, net, **kwargs):
+            if len(net.history) == 2:
+                os.kill(os.getpid(), signal.SIGINT)
+
+    X, y = recordings
+    params = dict(max_epochs=4, dropout=0.2, checkpoint_dir=tmp_path)
+    reference = fast_tagger(**params).fit(X, y)
+    with pytest.raises(KeyboardInterrupt):
+        fast_tagger(callbacks=[CtrlC()], **params).fit(X, y)
+    resumed = fast_tagger(**params).fit(X, y)
+    assert len(resumed.history_) == 4
+    np.testing.assert_allclose(resumed.predict_proba(X[:2])[0],
+                               reference.predict_proba(X[:2])[0], atol=1e-6)
