@@ -13,7 +13,7 @@ import torch
 from torch.utils.data import Dataset, Subset
 
 __all__ = ["SequenceDataset", "SliceBatches", "fits_on_device", "check_batch_size",
-           "prediction_memory_budget", "unwrap_dataset"]
+           "prediction_memory_budget", "unwrap_dataset", "balanced_draw_probabilities"]
 
 # Share of the device's free memory the data may take; the rest is left for the
 # model, its activations and the optimizer state.
@@ -94,6 +94,10 @@ class SliceBatches:
     start_epoch : int, default=0
         Epochs already done (when resuming): their permutations are skipped, so a
         resumed fit shuffles exactly as an uninterrupted one.
+    sampling : None or 'balanced', default=None
+        ``'balanced'``: every pass draws as many rows as there are, with replacement,
+        each with probability proportional to ``1 / count`` of its class (class-balanced
+        batches; the labels must be one per row). None: every row once per pass.
     device : str or torch.device, default=None
         The training device. When the data takes at most half of its free memory
         (:func:`fits_on_device`), the tensors are copied there once and batches are
@@ -103,7 +107,7 @@ class SliceBatches:
     """
 
     def __init__(self, dataset, batch_size, shuffle=False, seed=None, start_epoch=0,
-                 device=None):
+                 device=None, sampling=None):
         check_batch_size(batch_size)
         self.base, self.indices = unwrap_dataset(dataset)
         if device is not None and fits_on_device(self.base.nbytes, device):
@@ -115,22 +119,41 @@ class SliceBatches:
             self.generator.seed()  # a fresh, non-deterministic seed
         else:
             self.generator.manual_seed(seed)
-        if shuffle:
-            for _ in range(start_epoch):
-                torch.randperm(len(self.indices), generator=self.generator)
+        self.draw_probabilities = None
+        if sampling is not None:
+            self.draw_probabilities = balanced_draw_probabilities(self.base.y[self.indices])
+        for _ in range(start_epoch):  # the passes already done, drawn again and dropped
+            self._order()
 
     def __len__(self):
         return -(-len(self.indices) // self.batch_size)
 
-    def __iter__(self):
-        order = self.indices
+    def _order(self):
+        """The rows of one pass, as indices into the base dataset."""
+        if self.draw_probabilities is not None:
+            draws = torch.multinomial(self.draw_probabilities, len(self.indices),
+                                      replacement=True, generator=self.generator)
+            return self.indices[draws]
         if self.shuffle:
-            order = order[torch.randperm(len(order), generator=self.generator)]
-        order = order.to(self.base.x.device)
+            return self.indices[torch.randperm(len(self.indices), generator=self.generator)]
+        return self.indices
+
+    def __iter__(self):
+        order = self._order().to(self.base.x.device)
         if len(order) == 0:  # split() would still give one empty chunk
             return
         for batch_indices in order.split(self.batch_size):
             yield self.base.batch(batch_indices)
+
+
+def balanced_draw_probabilities(y):
+    """Per-row probabilities proportional to 1 / count of the row's class (one label a row)."""
+    y = torch.as_tensor(y).cpu()
+    if y.ndim != 1:
+        raise ValueError("sampling='balanced' draws whole sequences by their class, so it needs "
+                         "one label per sequence; per-frame labels have none.")
+    counts = torch.bincount(y)
+    return 1.0 / counts[y].to(torch.float64)
 
 
 def check_batch_size(batch_size, name="batch_size"):

@@ -47,6 +47,7 @@ from ._device import get_rng_state, resolve_device, seeded_torch, set_rng_state
 from ._loss import REDUCTIONS, WEIGHTINGS, ClassWeightedLoss, criterion_formats
 from ._net import SequenceNet, logits_to_proba
 from ._persistence import save_model
+from ._warnings import warn_at_caller
 from ._weights import resolve_class_weight
 
 __all__ = ["SequenceEstimator", "PARAMETERS_DOC", "ROUTED_PREFIXES", "document_parameters"]
@@ -161,6 +162,22 @@ PARAMETERS_DOC = """    Parameters
         on the CPU, where batches that fit the caches are fastest; a quarter of the
         free memory on a GPU), much faster than the training ``batch_size``. Read at
         prediction time, so it can be changed after ``fit`` with ``set_params``.
+    sampling : None or 'balanced', default=None
+        ``'balanced'``: class-balanced training batches. Each epoch draws as many
+        sequences as there are, with replacement, each with probability proportional to
+        ``1 / count`` of its class, from the random state of ``random_state``. Another
+        way to correct imbalance than ``class_weight`` (both together correct it twice,
+        and warn). Needs one label per sequence (the classifier) and the default
+        ``iterator_train``.
+    prior_correction : bool, default=False
+        When True, ``predict_proba`` returns ``p_c / v_c`` renormalised over the
+        classes, where ``v_c`` (``training_weight_``) is the factor by which training
+        weighted class ``c`` relative to its natural share: its class weight, times its
+        sampling rate with ``sampling='balanced'``, times its mean sample weight.
+        ``predict`` and ``predict_log_proba`` follow. Exact for proper scoring rules
+        (cross-entropy, NLL, BCE, MSE as the Brier score, KL against one-hot
+        targets); only approximate for other losses (L1, Huber, focal), which warn.
+        Read at prediction time, so it can be changed after ``fit``.
     **kwargs
         Routed parameters: ``module__bias``, ``module__proj_size`` (of
         :class:`torch.nn.LSTM`), ``optimizer__*``, ``criterion__*``,
@@ -206,6 +223,8 @@ class SequenceEstimator(BaseEstimator):
         "checkpoint_dir": [str, os.PathLike, None],
         "warm_start": ["boolean"],
         "predict_batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "sampling": [StrOptions({"balanced"}), None],
+        "prior_correction": ["boolean"],
     }
 
     def __init__(
@@ -235,6 +254,8 @@ class SequenceEstimator(BaseEstimator):
         checkpoint_dir=None,
         warm_start=False,
         predict_batch_size="auto",
+        sampling=None,
+        prior_correction=False,
         **kwargs,
     ):
         self.class_weight = class_weight
@@ -261,6 +282,8 @@ class SequenceEstimator(BaseEstimator):
         self.checkpoint_dir = checkpoint_dir
         self.warm_start = warm_start
         self.predict_batch_size = predict_batch_size
+        self.sampling = sampling
+        self.prior_correction = prior_correction
         self.__dict__.update(kwargs)
 
     # -- parameters ---------------------------------------------------------------------
@@ -459,6 +482,10 @@ default=None
         targets, weights = self._valid_targets(y_encoded, sample_weight, sequences)
         self.class_weight_ = self._resolve_class_weight(targets, weights, continued)
         check_some_weight_positive(self.class_weight_, targets, weights)
+        self._check_sampling(y_encoded)
+        self.training_weight_ = training_weight(self.class_weight_, targets, weights,
+                                                len(self.classes_), self.sampling)
+        self._check_prior_correction(warn=True)
         if sample_weight is not None:
             sample_weight = sample_weight.astype(np.float32)
         valid_dataset = self._validation_dataset(validation_data)
@@ -520,6 +547,60 @@ default=None
             self.class_weight, classes=self.classes_, y=self.classes_[y_encoded],
             sample_weight=sample_weight,
         )
+
+    def _check_sampling(self, y_encoded):
+        if self.sampling is None:
+            return
+        if y_encoded.ndim != 1:
+            raise ValueError(
+                f"sampling='balanced' draws whole sequences by their class, but "
+                f"{type(self).__name__} has one label per frame. Use class_weight='balanced' "
+                "instead, which weighs every frame by its class."
+            )
+        if self.iterator_train not in (None, SliceBatches):
+            raise ValueError(
+                "sampling='balanced' draws batches in sktorchcw's own iterator; leave "
+                "iterator_train=None (or drop sampling and pass your own sampler)."
+            )
+        if self.class_weight is not None:
+            warn_at_caller(
+                "sampling='balanced' and class_weight both correct the class imbalance, so "
+                "it is corrected twice (rare classes weigh n_classes / share times more "
+                "than the others). Use one of them, or set class_weight=None."
+            )
+
+    def _check_prior_correction(self, *, warn=False):
+        """A ValueError when the probabilities cannot be corrected; at fit, a warning where
+        the correction is only approximate."""
+        if not self.prior_correction:
+            return
+        zero = [label for label, factor in zip(self.classes_.tolist(), self.training_weight_,
+                                               strict=True) if factor <= 0]
+        if zero:
+            raise ValueError(
+                f"prior_correction=True divides each class's probability by its training "
+                f"weight, but classes {zero!r} had weight 0 in training. Give them a positive "
+                "weight or set prior_correction=False."
+            )
+        if warn and not _is_proper_scoring_rule(self.criterion):
+            warn_at_caller(
+                f"prior_correction=True is exact for proper scoring rules (cross-entropy, NLL, "
+                f"BCE, MSE, KL); with {_criterion_name(self.criterion)} the corrected "
+                "probabilities are only approximately the natural ones."
+            )
+
+    def _corrected(self, outputs, *, log):
+        """Probabilities (or their logarithms) divided by the training weights and
+        renormalised, when prior_correction is set; classes on the last axis."""
+        if not self.prior_correction:
+            return outputs
+        self._check_prior_correction()
+        log_factors = np.log(self.training_weight_)
+        if log:
+            shifted = outputs - log_factors
+            return shifted - _logsumexp(shifted)
+        corrected = outputs / self.training_weight_
+        return corrected / corrected.sum(axis=-1, keepdims=True)
 
     def _check_validation_setup(self, validation_data):
         if validation_data is not None and self.train_split is not None:
@@ -640,6 +721,7 @@ default=None
         iterator_train = self.iterator_train or SliceBatches
         routed_iterator_train = {"shuffle": True, **self._routed_for("iterator_train")}
         if iterator_train is SliceBatches:
+            routed_iterator_train.setdefault("sampling", self.sampling)
             routed_iterator_train.setdefault("seed", seed)
             routed_iterator_train.setdefault("start_epoch", epochs_done)
             routed_iterator_train.setdefault("device", self.device_)
@@ -727,7 +809,8 @@ default=None
             or one ``(n_timesteps_i, n_classes)`` array per sequence of a list.
         """
         logits, sequences = self._predict_logits(X)
-        return self._in_structure_of_X(self._outputs(logits, sequences), sequences)
+        proba = self._corrected(self._outputs(logits, sequences), log=False)
+        return self._in_structure_of_X(proba, sequences)
 
     def predict_log_proba(self, X):
         """Logarithm of the class probabilities, computed from the logits.
@@ -746,7 +829,8 @@ default=None
             Shaped as ``predict_proba`` returns.
         """
         logits, sequences = self._predict_logits(X)
-        return self._in_structure_of_X(self._outputs(logits, sequences, log=True), sequences)
+        log_proba = self._corrected(self._outputs(logits, sequences, log=True), log=True)
+        return self._in_structure_of_X(log_proba, sequences)
 
     def predict(self, X):
         """The most probable label of each sequence (classifier) or frame (tagger).
@@ -763,8 +847,8 @@ default=None
             tagger, or one ``(n_timesteps_i,)`` array per sequence of a list.
         """
         logits, sequences = self._predict_logits(X)
-        labels = self.classes_[self._outputs(logits, sequences).argmax(axis=-1)]
-        return self._in_structure_of_X(labels, sequences)
+        proba = self._corrected(self._outputs(logits, sequences), log=False)
+        return self._in_structure_of_X(self.classes_[proba.argmax(axis=-1)], sequences)
 
     def _predict_logits(self, X):
         """Logits (float64, on the CPU) of X, in batches of the prediction batch size, and
@@ -876,6 +960,42 @@ default=None
     def _in_structure_of_X(self, values, sequences):
         """Per-sequence or per-frame outputs in the structure the user gave X."""
         raise NotImplementedError
+
+
+# Losses for which the model's probabilities estimate the (reweighted) class probabilities,
+# so that dividing by the training weights gives back the natural ones.
+_PROPER_SCORING_RULES = (nn.CrossEntropyLoss, nn.NLLLoss, nn.BCELoss, nn.BCEWithLogitsLoss,
+                         nn.MSELoss, nn.KLDivLoss, torch.nn.functional.cross_entropy,
+                         torch.nn.functional.nll_loss, torch.nn.functional.binary_cross_entropy,
+                         torch.nn.functional.binary_cross_entropy_with_logits,
+                         torch.nn.functional.mse_loss, torch.nn.functional.kl_div)
+
+
+def training_weight(class_weight, targets, sample_weight, n_classes, sampling):
+    """The factor by which training weighted each class relative to its natural share:
+    class weight x sampling rate (``sampling='balanced'``) x mean sample weight."""
+    factors = np.asarray(class_weight, dtype=np.float64).copy()
+    counts = np.bincount(targets, minlength=n_classes).astype(np.float64)
+    if sampling == "balanced":
+        factors *= len(targets) / (n_classes * np.maximum(counts, 1.0))
+    if sample_weight is not None:
+        totals = np.bincount(targets, weights=sample_weight, minlength=n_classes)
+        factors *= totals / np.maximum(counts, 1.0)
+    return factors
+
+
+def _is_proper_scoring_rule(criterion):
+    return any(criterion is rule or (inspect.isclass(rule) and _is_kind_of(criterion, rule))
+               for rule in _PROPER_SCORING_RULES)
+
+
+def _criterion_name(criterion):
+    return getattr(criterion, "__name__", type(criterion).__name__)
+
+
+def _logsumexp(values):
+    largest = values.max(axis=-1, keepdims=True)
+    return largest + np.log(np.exp(values - largest).sum(axis=-1, keepdims=True))
 
 
 def _is_fitted_attribute(key):

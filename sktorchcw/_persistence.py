@@ -57,6 +57,7 @@ _TENSOR_DTYPES = (torch.float32, torch.float64, torch.float16, torch.int64, torc
 _NUMPY_KINDS = "biufU"
 _METADATA_TYPES: dict[str, type | tuple[type, ...]] = {
     "estimator": str, "params": dict, "classes": dict, "class_weight": list,
+    "training_weight": list,
     "n_features_in": int,
     "feature_names_in": (list, type(None)), "input_layout": str, "n_features": int,
     "device": str, "history": list,
@@ -126,6 +127,7 @@ def _estimator_from(name, metadata, tensors, device, estimators):
     estimator._check_routed_params()
     estimator.classes_ = _array_from_json(metadata["classes"])
     estimator.class_weight_ = np.asarray(metadata["class_weight"], dtype=np.float64)
+    estimator.training_weight_ = np.asarray(metadata["training_weight"], dtype=np.float64)
     estimator.n_features_in_ = metadata["n_features_in"]
     if metadata["feature_names_in"] is not None:
         estimator.feature_names_in_ = np.asarray(metadata["feature_names_in"], dtype=object)
@@ -158,6 +160,7 @@ def _metadata(estimator, tensors):
         "params": _params_to_json(estimator, tensors),
         "classes": _array_to_json(estimator.classes_),
         "class_weight": [float(w) for w in estimator.class_weight_],
+        "training_weight": [float(w) for w in estimator.training_weight_],
         "n_features_in": int(estimator.n_features_in_),
         "feature_names_in": None if names is None else [str(name) for name in names],
         "input_layout": estimator.input_layout_,

@@ -40,6 +40,10 @@ class LSTMBlinkTagger(SequenceEstimator):
     class_weight_ : ndarray of shape (n_classes,)
         The class weights used, aligned with ``classes_`` (``'balanced'`` counts the
         valid frames of the training data).
+    training_weight_ : ndarray of shape (n_classes,)
+        How much training weighted each class relative to its natural share (class
+        weight x sampling rate x mean sample weight); ``prior_correction`` divides the
+        probabilities by it.
     n_features_in_ : int
         For 2-D X, the number of columns (time steps); for 3-D or ragged X, the
         features per time step.
