@@ -29,7 +29,8 @@ _FORMAT_VERSION = 2  # 1: a torch.save archive named *.pt, never read (it could 
 _CHECKPOINT_FILE = "an sktorchcw checkpoint"
 # Parameters that do not change what is learned, so a fit may resume with other values.
 _NOT_FINGERPRINTED = ("callbacks", "verbose", "progress_bar", "checkpoint_dir", "max_epochs",
-                      "device", "iterator_valid")
+                      "device", "iterator_valid", "predict_batch_size", "prior_correction",
+                      "warm_start")
 
 
 def training_fingerprint(estimator, sequences, y_encoded, sample_weight):

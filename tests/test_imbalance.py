@@ -142,3 +142,21 @@ def test_the_tagger_corrects_frame_probabilities(blinks):
     np.testing.assert_allclose(tagger.set_params(prior_correction=True).predict_proba(X),
                                corrected)
     assert torch.is_tensor(torch.as_tensor(corrected))
+
+
+def test_prediction_only_parameters_do_not_hide_a_checkpoint(blinks, tmp_path):
+    import os
+    import signal
+
+    class CtrlC(Callback):
+        def on_epoch_end(self, net, **kwargs):
+            if len(net.history) == 1:
+                os.kill(os.getpid(), signal.SIGINT)
+
+    X, y = blinks
+    with pytest.raises(KeyboardInterrupt):
+        fast_classifier(max_epochs=3, checkpoint_dir=tmp_path, callbacks=[CtrlC()]).fit(X, y)
+    resumed = fast_classifier(max_epochs=3, checkpoint_dir=tmp_path, prior_correction=True,
+                              predict_batch_size=7).fit(X, y)
+    assert [row["epoch"] for row in resumed.history_] == [1, 2, 3]
+    assert not list(tmp_path.iterdir())
