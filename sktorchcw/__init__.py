@@ -1,12 +1,12 @@
 """sktorchcw: class weights for any PyTorch loss, and an LSTM classifier for scikit-learn."""
 
 from ._classifier import LSTMBlinkClassifier
-from ._loss import ClassWeightedLoss, criterion_formats
+from ._loss import ClassWeightedLoss, FocalLoss, criterion_formats
 from ._module import LSTMFrameLogits, LSTMLogits
 from ._net import TrainingDivergedError
 from ._persistence import load_model as _load_model
 from ._tagger import LSTMBlinkTagger, frame_balanced_accuracy
-from ._weights import resolve_class_weight
+from ._weights import effective_number_weights, resolve_class_weight
 
 __version__ = "0.1.0"
 
@@ -49,12 +49,14 @@ def load(path, device=None):
 
 __all__ = [
     "ClassWeightedLoss",
+    "FocalLoss",
     "LSTMBlinkClassifier",
     "LSTMBlinkTagger",
     "LSTMFrameLogits",
     "LSTMLogits",
     "TrainingDivergedError",
     "criterion_formats",
+    "effective_number_weights",
     "frame_balanced_accuracy",
     "load",
     "resolve_class_weight",

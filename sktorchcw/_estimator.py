@@ -68,14 +68,15 @@ _PRIVATE_FIT_STATE = ("_class_weight_source", "_torch_rng_state")
 # The Parameters section of both estimators' docstrings (numpydoc), written once.
 PARAMETERS_DOC = """    Parameters
     ----------
-    class_weight : None, 'balanced', mapping or array-like, default=None
+    class_weight : None, 'balanced', mapping, array-like or callable, default=None
         Weight of each class in the training loss. ``'balanced'`` gives
         scikit-learn's ``n_samples / (n_classes * count_c)``, counted on the ``y``
         passed to ``fit`` (inside cross-validation: the training fold; for the
         tagger, its valid frames), each counting with its ``sample_weight``. A dict
         (or any mapping, such as a pandas Series) maps original labels to weights
-        (missing classes weigh 1); an array lists weights in ``classes_`` order.
-        See :func:`resolve_class_weight`.
+        (missing classes weigh 1); an array lists weights in ``classes_`` order. A
+        callable ``class_weight(classes, y, sample_weight)`` returns one weight per
+        class, e.g. :class:`effective_number_weights`. See :func:`resolve_class_weight`.
     criterion : loss class, loss instance or callable, default=nn.CrossEntropyLoss
         Any PyTorch loss, e.g. ``nn.L1Loss``, ``nn.MSELoss``, ``nn.HuberLoss``,
         ``nn.BCEWithLogitsLoss`` or your own; targets and inputs are adapted per
@@ -199,7 +200,7 @@ class SequenceEstimator(BaseEstimator):
     """
 
     _parameter_constraints = {
-        "class_weight": [StrOptions({"balanced"}), dict, "array-like", None],
+        "class_weight": [StrOptions({"balanced"}), dict, "array-like", callable, None],
         "criterion": [callable],
         "loss_reduction": [StrOptions(set(REDUCTIONS))],
         "weighting": [StrOptions(set(WEIGHTINGS))],
@@ -298,7 +299,13 @@ class SequenceEstimator(BaseEstimator):
         # them (scikit-learn's checks require that neither raises); fit refuses the ones
         # that are not routed, naming them, before any training.
         named = set(self._get_param_names())
-        extra = {key: value for key, value in params.items() if key not in named}
+
+        def nested(key):  # class_weight__beta: a parameter of a parameter, as scikit-learn
+            prefix, separator, _ = key.partition("__")
+            return bool(separator) and prefix in named and prefix not in ROUTED_PREFIXES
+
+        extra = {key: value for key, value in params.items()
+                 if key not in named and not nested(key)}
         self.__dict__.update(extra)
         super().set_params(**{k: v for k, v in params.items() if k not in extra})
         return self
@@ -1018,7 +1025,10 @@ def _class_weight_source(class_weight):
     """
     if isinstance(class_weight, Mapping):
         class_weight = sorted(class_weight.items(), key=repr)
-    return joblib.hash(class_weight)
+    try:
+        return joblib.hash(class_weight)
+    except Exception:  # a lambda or closure: not picklable, compared by identity
+        return ("id", id(class_weight))
 
 
 def _monitors(callbacks):

@@ -2,6 +2,7 @@
 
 import copy
 import inspect
+import numbers
 
 import numpy as np
 import torch
@@ -11,13 +12,199 @@ from torch import nn
 from ._warnings import warn_at_caller
 from ._weights import check_weight_vector
 
-__all__ = ["ClassWeightedLoss", "criterion_formats"]
+__all__ = ["ClassWeightedLoss", "FocalLoss", "criterion_formats"]
 
 INPUT_FORMATS = ("logits", "log_probabilities", "probabilities")
 TARGET_FORMATS = ("index", "onehot")
 REDUCTIONS = ("mean", "weighted_mean", "sum")
 WEIGHTINGS = ("sample", "output")
 _TORCH_IGNORE_INDEX = -100  # the default of CrossEntropyLoss and NLLLoss: never a class
+
+FOCAL_REDUCTIONS = ("none", "mean", "sum")
+
+
+class FocalLoss(nn.Module):
+    """Focal loss of Lin et al. (2017) on raw logits and class indices.
+
+    Each element's loss is ``-(1 - p_t) ** gamma * log(p_t)``, where ``p_t`` is the
+    probability the logits give the true class: the cross-entropy, scaled down for
+    the elements the model already gets right, so that training dwells on the hard
+    ones. ``log(p_t)`` comes from ``log_softmax`` (``logsigmoid`` for a single
+    logit), never from a logarithm of a probability, so extreme logits stay finite.
+
+    Parameters
+    ----------
+    gamma : float, default=2.0
+        The focusing parameter, finite and ``>= 0``. ``0`` gives the cross-entropy
+        (``F.cross_entropy``, or ``F.binary_cross_entropy_with_logits`` for a single
+        logit); Lin et al. found 2 best.
+    reduction : {'none', 'mean', 'sum'}, default='mean'
+        ``'none'``: one loss per target element (the targets' shape); ``'mean'``:
+        their mean; ``'sum'``: their sum.
+
+    Attributes
+    ----------
+    gamma : float
+        As given, as a float.
+    reduction : str
+        As given.
+
+    See Also
+    --------
+    ClassWeightedLoss : class and sample weights for this or any criterion.
+
+    Notes
+    -----
+    The layouts are those of ``F.cross_entropy``:
+
+    - ``input`` of shape ``(N, C)`` or ``(N, C, d1, ...)`` (the class axis second)
+      with class indices ``target`` of shape ``(N,)`` or ``(N, d1, ...)``: the
+      multi-class (softmax) focal loss;
+    - a single logit, ``input`` of the targets' shape (including ``(N,)`` with
+      ``target`` ``(N,)``), or ``(N, 1, d1, ...)`` with ``target`` ``(N, d1, ...)``:
+      the binary (sigmoid) focal loss, with ``target`` 0 or 1 (integers, booleans
+      or floats) and ``p_t`` the sigmoid of the logit for 1, one minus it for 0.
+
+    There is no ``alpha`` argument: Lin et al.'s ``alpha_t`` is a weight of the true
+    class, which is what a class weight is. ``ClassWeightedLoss(FocalLoss,
+    class_weight=[1 - alpha, alpha])`` (or ``class_weight=`` on the estimators with
+    ``criterion=FocalLoss``) gives ``alpha_t * FL(p_t)``; any other class weights,
+    ``'balanced'`` or :class:`effective_number_weights` work as well, with several
+    classes too. ``ClassWeightedLoss`` also takes care of masks (padding frames)
+    and sample weights. There is no ``ignore_index``: every target is a class.
+
+    References
+    ----------
+    T.-Y. Lin, P. Goyal, R. Girshick, K. He and P. Dollar, "Focal Loss for Dense
+    Object Detection", ICCV 2017.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sktorchcw import FocalLoss
+    >>> logits = torch.tensor([[2.0, 0.0], [0.0, 1.0]])
+    >>> target = torch.tensor([0, 0])
+    >>> FocalLoss(gamma=2.0, reduction="none")(logits, target)
+    tensor([0.0018, 0.7019])
+
+    With class weights, as the ``alpha`` of the paper (0.25 for class 1):
+
+    >>> from sktorchcw import ClassWeightedLoss
+    >>> loss = ClassWeightedLoss(FocalLoss, class_weight=[0.75, 0.25], reduction="sum")
+    >>> round(loss(logits, target).item(), 4)
+    0.5278
+
+    A single logit per sample is the sigmoid focal loss (here p_t is
+    sigmoid(2) for the 1 and 1 - sigmoid(-1) for the 0):
+
+    >>> FocalLoss(reduction="none")(torch.tensor([2.0, -1.0]), torch.tensor([1, 0]))
+    tensor([0.0018, 0.0227])
+    """
+
+    def __init__(self, gamma=2.0, reduction="mean"):
+        super().__init__()
+        self.gamma = _check_gamma(gamma)
+        _check_choice("reduction", reduction, FOCAL_REDUCTIONS)
+        self.reduction = reduction
+
+    def forward(self, input, target):
+        """Return the focal loss of ``input`` logits against ``target``, reduced.
+
+        Parameters
+        ----------
+        input : torch.Tensor of shape (N, C), (N, C, d1, ...), (N,), (N, 1) or \
+(N, d1, ...)
+            Raw logits (see the class Notes for the layouts).
+        target : torch.Tensor of shape (N,) or (N, d1, ...)
+            Class indices, or 0/1 for a single logit.
+
+        Returns
+        -------
+        loss : torch.Tensor
+            A scalar, or the targets' shape for ``reduction='none'``.
+        """
+        gamma = _check_gamma(self.gamma)
+        _check_choice("reduction", self.reduction, FOCAL_REDUCTIONS)
+        loss = _focal_term(_log_p_true(input, target), gamma)
+        if self.reduction == "mean":
+            return loss.mean()
+        if self.reduction == "sum":
+            return loss.sum()
+        return loss
+
+    def extra_repr(self):
+        return f"gamma={self.gamma!r}, reduction={self.reduction!r}"
+
+
+def _check_gamma(gamma):
+    """``gamma`` as a float, finite and >= 0, else a ValueError."""
+    if isinstance(gamma, bool | np.bool_) or not isinstance(gamma, numbers.Real):
+        raise ValueError(f"FocalLoss: gamma must be a real number >= 0; got {gamma!r}.")
+    value = float(gamma)
+    if not (np.isfinite(value) and value >= 0.0):
+        raise ValueError(
+            f"FocalLoss: gamma must be finite and >= 0; got {gamma!r}. gamma=0 is the "
+            "cross-entropy, larger values focus on the hard examples (2 is common)."
+        )
+    return value
+
+
+def _log_p_true(input, target):
+    """``log(p_t)`` of every target element: log_softmax for class logits, logsigmoid for
+    a single logit."""
+    if not isinstance(input, torch.Tensor) or not isinstance(target, torch.Tensor):
+        raise TypeError("FocalLoss takes torch tensors: input logits and target classes.")
+    if not input.dtype.is_floating_point:
+        raise TypeError(f"FocalLoss: input must be float logits; got {input.dtype}.")
+    if target.dtype.is_complex:
+        raise TypeError(f"FocalLoss: target must hold classes; got {target.dtype}.")
+    if input.ndim == target.ndim + 1 and input.ndim >= 2 and input.shape[1] == 1:
+        input = input.squeeze(1)  # (N, 1, d1, ...): one logit per element
+    if input.shape == target.shape:
+        return _log_p_true_single(input, target)
+    if input.ndim != target.ndim + 1 or input.shape[:1] + input.shape[2:] != target.shape:
+        raise ValueError(
+            f"FocalLoss: input of shape {tuple(input.shape)} does not fit target of shape "
+            f"{tuple(target.shape)}. Give logits (N, C) or (N, C, d1, ...) with class indices "
+            "(N,) or (N, d1, ...), or single logits of the targets' shape with targets 0/1."
+        )
+    if target.dtype.is_floating_point:
+        raise TypeError(
+            f"FocalLoss: with one logit per class the target must hold class indices as "
+            f"an integer tensor; got {target.dtype}. Convert it with target.long()."
+        )
+    n_classes = input.shape[1]
+    if target.numel():
+        lowest, highest = (int(value) for value in torch.aminmax(target.long()))
+        if lowest < 0 or highest >= n_classes:
+            raise ValueError(
+                f"FocalLoss: target holds class index {lowest if lowest < 0 else highest}, "
+                f"but input has {n_classes} classes (indices 0 to {n_classes - 1})."
+            )
+    log_p = torch.log_softmax(input, dim=1)
+    return log_p.gather(1, target.long().unsqueeze(1)).squeeze(1)
+
+
+def _log_p_true_single(logits, target):
+    if target.numel() and not bool(((target == 0) | (target == 1)).all()):
+        raise ValueError(
+            "FocalLoss: with a single logit the target must be 0 or 1 (the binary focal "
+            "loss); for more classes give one logit per class, (N, C) with class indices."
+        )
+    # log(p_t) = logsigmoid(x) for t = 1 and logsigmoid(-x) for t = 0.
+    sign = target.to(logits.dtype) * 2 - 1
+    return F.logsigmoid(logits * sign)
+
+
+def _focal_term(log_pt, gamma):
+    """``-(1 - p_t) ** gamma * log(p_t)``; exactly ``-log(p_t)`` for gamma 0."""
+    if gamma == 0.0:
+        return -log_pt
+    # expm1 keeps 1 - p_t accurate as p_t nears 1. The floor keeps the gradient finite at
+    # p_t == 1 for 0 < gamma < 1 (pow's derivative there is infinite; the loss's is 0).
+    one_minus_pt = (-torch.expm1(log_pt)).clamp(min=torch.finfo(log_pt.dtype).tiny)
+    return -one_minus_pt.pow(gamma) * log_pt
+
 
 # What each known criterion wants, as (input_format, target_format); GUIDE.md section 2.
 # The probability/one-hot ones are all elementwise with f(1 - p, 1 - t) == f(p, t).
@@ -33,6 +220,7 @@ _KNOWN_FORMATS = {
     nn.MSELoss: _PROBABILITY_ONEHOT,
     nn.SmoothL1Loss: _PROBABILITY_ONEHOT,
     nn.HuberLoss: _PROBABILITY_ONEHOT,
+    FocalLoss: ("logits", "index"),
     F.cross_entropy: ("logits", "index"),
     F.multi_margin_loss: ("logits", "index"),
     F.nll_loss: ("log_probabilities", "index"),
@@ -81,8 +269,9 @@ class ClassWeightedLoss(nn.Module):
     Parameters
     ----------
     criterion : loss class, loss instance or callable
-        Any PyTorch loss (``nn.L1Loss``, ``nn.L1Loss()``, ``F.l1_loss``, ...) or
-        your own callable ``criterion(input, target)``. A class is instantiated
+        Any PyTorch loss (``nn.L1Loss``, ``nn.L1Loss()``, ``F.l1_loss``, ...),
+        :class:`FocalLoss` (whose ``alpha`` is the class weight), or your own
+        callable ``criterion(input, target)``. A class is instantiated
         without arguments; an instance is copied, never changed. Criteria with a
         ``reduction`` argument or attribute are run with ``reduction='none'``;
         others must return one loss per sample (or per element). An
@@ -262,7 +451,8 @@ default=None
         single_logit = y_pred.ndim == 1 or y_pred.shape[1] == 1
         self._check_weight_length(class_weight, y_pred, single_logit)
         inputs = _adapt_input(y_pred, self.input_format, single_logit)
-        target = _adapt_target(y_true, y_pred, self.target_format, single_logit)
+        target = _adapt_target(y_true, y_pred, self.target_format, single_logit,
+                               isinstance(self.criterion, FocalLoss))
         fused = _fused_weighted_sum(self.criterion)
         if (fused is not None and sample_weight is None and self.weighting == "sample"
                 and self.target_format == "index"):
@@ -586,14 +776,16 @@ def _adapt_input(y_pred, input_format, single_logit):
     return F.logsigmoid(y_pred) if single_logit else torch.log_softmax(y_pred, dim=1)
 
 
-def _adapt_target(y_true, y_pred, target_format, single_logit):
+def _adapt_target(y_true, y_pred, target_format, single_logit, single_logit_indices=False):
+    """The targets the criterion receives; ``single_logit_indices`` for criteria that take
+    class indices 0/1 with a single logit (FocalLoss)."""
     y_true = y_true.reshape(-1)
     if target_format == "index":
-        if single_logit:
+        if single_logit and not single_logit_indices:
             raise ValueError(
                 "This criterion takes class indices and needs one logit per class, but y_pred "
                 "has a single logit. Use two outputs, or a single-logit criterion such as "
-                "nn.BCEWithLogitsLoss."
+                "nn.BCEWithLogitsLoss or sktorchcw.FocalLoss."
             )
         return y_true.long()
     if single_logit:

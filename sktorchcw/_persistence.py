@@ -32,6 +32,7 @@ from skorch.history import History
 
 from ._device import resolve_device, seeded_torch
 from ._warnings import warn_at_caller
+from ._weights import effective_number_weights
 
 __all__ = ["save_model", "load_model", "FORMAT", "FORMAT_VERSION", "SAVED_ESTIMATORS",
            "encode_safe_file", "parse_safe_file", "encode_value", "decode_value"]
@@ -256,6 +257,8 @@ def _param_to_json(name, value, tensors):
     if name == "random_state" and isinstance(value, np.random.RandomState):
         warn_at_caller("random_state, a RandomState instance, is saved as None.")
         return None
+    if name == "class_weight" and isinstance(value, effective_number_weights):
+        return value.to_json()  # {"effective_number_weights": beta}
     try:
         return encode_value(value, tensors, "params")
     except TypeError as error:
@@ -412,6 +415,13 @@ def _params_from_json(name, params, tensors, estimator_class):
             decoded[key] = _resolve_callable(name, key, value["callable"])
         elif stored_object and key == "criterion":
             decoded[key] = _criterion_from_json(name, value, tensors)
+        elif key == "class_weight" and isinstance(value, dict) and (
+                "effective_number_weights" in value):
+            try:
+                decoded[key] = effective_number_weights.from_json(value)
+            except ValueError as error:
+                raise ValueError(f"{name}: parameter class_weight holds a value this sktorchcw "
+                                 f"cannot read ({error}); refused.") from None
         else:
             try:
                 decoded[key] = decode_value(value, tensors)

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from sklearn.utils.class_weight import compute_class_weight
 
-__all__ = ["resolve_class_weight", "check_weight_vector"]
+__all__ = ["resolve_class_weight", "check_weight_vector", "effective_number_weights"]
 
 # scikit-learn's compute_class_weight takes sample_weight only in recent releases; older
 # ones (still allowed by pyproject.toml) get the same formula from _weighted_balanced.
@@ -28,7 +28,7 @@ def resolve_class_weight(class_weight, *, classes, y=None, sample_weight=None):
 
     Parameters
     ----------
-    class_weight : None, 'balanced', mapping or array-like of shape (n_classes,)
+    class_weight : None, 'balanced', mapping, array-like of shape (n_classes,) or callable
         - ``None``: every class weighs 1.
         - ``'balanced'``: ``n_samples / (n_classes * count_c)``, counted on the
           ``y`` given (inside cross-validation, the training fold only), as
@@ -46,6 +46,16 @@ def resolve_class_weight(class_weight, *, classes, y=None, sample_weight=None):
         - array-like: one weight per class, in ``classes`` order (a list, a
           tuple or a 1-D ndarray; for a Series in that order pass
           ``series.to_numpy()``).
+        - callable: the extension point for weighting schemes of your own,
+          called as ``class_weight(classes, y, sample_weight)`` with
+          ``classes`` and ``y`` as ndarrays (``y`` is None when not given) and
+          ``sample_weight`` as a float64 ndarray or None. It returns one weight
+          per class, in ``classes`` order, which is checked like an array. An
+          error it raises comes back as a ValueError naming it, with the
+          original error as its cause. :class:`effective_number_weights` is
+          one; give your own a readable repr and equality (or make it a
+          module-level function) so that ``clone`` and ``GridSearchCV`` show
+          and compare it.
 
         A set (no order) or a DataFrame (no single column of weights) is refused.
     classes : array-like of shape (n_classes,)
@@ -66,14 +76,16 @@ def resolve_class_weight(class_weight, *, classes, y=None, sample_weight=None):
     Raises
     ------
     TypeError
-        For a ``class_weight`` that is a set or a DataFrame.
+        For a ``class_weight`` that is a set, a DataFrame or a class (rather
+        than an instance of one).
     ValueError
         For an unknown string, a key that is not a class or two keys for one
         class, a negative, NaN or infinite weight, all weights zero, a
         wrong-length array, or ``'balanced'`` without ``y``, with a ``y``
         missing a class, with a class whose samples all have
         ``sample_weight`` 0, or with a ``sample_weight`` that is not one
-        finite, non-negative number per label.
+        finite, non-negative number per label; for a callable that raises, or
+        whose result is not one such weight per class.
 
     Examples
     --------
@@ -97,6 +109,15 @@ def resolve_class_weight(class_weight, *, classes, y=None, sample_weight=None):
     >>> resolve_class_weight("balanced", classes=["blink", "no blink"], y=y,
     ...                      sample_weight=[1] * 9 + [3])
     array([2.        , 0.66666667])
+
+    A callable computes the weights from the labels; here the inverse square
+    root of the class counts, in ``classes`` order:
+
+    >>> import numpy as np
+    >>> def inverse_sqrt_count(classes, y, sample_weight):
+    ...     return [1 / np.sqrt(np.sum(y == label)) for label in classes]
+    >>> resolve_class_weight(inverse_sqrt_count, classes=["blink", "no blink"], y=y)
+    array([1.        , 0.33333333])
     """
     classes = np.asarray(classes)
     if classes.ndim != 1 or classes.size == 0:
@@ -106,7 +127,9 @@ def resolve_class_weight(class_weight, *, classes, y=None, sample_weight=None):
     if class_weight is None:
         return np.ones(len(classes), dtype=np.float64)
     _refuse_unaligned(class_weight)
-    if isinstance(class_weight, str):
+    if callable(class_weight) and not _is_mapping(class_weight):
+        weights = _from_callable(class_weight, classes, y, sample_weight)
+    elif isinstance(class_weight, str):
         weights = _balanced(class_weight, classes, y, sample_weight)
     elif _is_mapping(class_weight):
         weights = _from_mapping(class_weight, classes)
@@ -142,7 +165,7 @@ def _balanced(class_weight, classes, y, sample_weight):
     return _weighted_balanced(counts, sample_weight)
 
 
-def _class_members(classes, y):
+def _class_members(classes, y, what="class_weight='balanced'"):
     """One boolean mask of ``y`` per class; every class present, every label a class."""
     if y.ndim != 1:
         raise ValueError(f"y must be a 1-D array of labels; got shape {y.shape}.")
@@ -151,7 +174,7 @@ def _class_members(classes, y):
                if not np.any(member)]
     if missing:
         raise ValueError(
-            f"class_weight='balanced' cannot weight classes absent from y: {missing!r}. "
+            f"{what} cannot weight classes absent from y: {missing!r}. "
             "Give explicit weights for them with a dict, or check the labels."
         )
     unknown = ~np.logical_or.reduce(members)
@@ -161,6 +184,200 @@ def _class_members(classes, y):
             f"classes are {classes.tolist()!r}. List every label of y in classes."
         )
     return members
+
+
+def _from_callable(class_weight, classes, y, sample_weight):
+    """Call ``class_weight(classes, y, sample_weight)``; one weight per class comes back."""
+    if isinstance(class_weight, type):
+        raise TypeError(
+            f"class_weight is the class {class_weight.__name__}, not a weight function; pass "
+            f"an instance, e.g. class_weight={class_weight.__name__}()."
+        )
+    if y is not None:
+        y = np.asarray(y)
+        if sample_weight is not None and y.ndim == 1:
+            sample_weight = _check_sample_weight(sample_weight, len(y))
+    try:
+        result = class_weight(classes, y, sample_weight)
+    except Exception as exc:
+        raise ValueError(
+            f"class_weight={class_weight!r} raised {type(exc).__name__} while computing the "
+            f"weights of the classes {classes.tolist()!r}: {exc}. A class_weight callable is "
+            "called as class_weight(classes, y, sample_weight) and returns one weight per "
+            "class, in classes order."
+        ) from exc
+    try:
+        weights = np.array(result, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"class_weight={class_weight!r} returned {type(result).__name__}, not numbers: "
+            f"{exc}. It must return one weight per class, in classes order."
+        ) from exc
+    if weights.shape != (len(classes),):
+        raise ValueError(
+            f"class_weight={class_weight!r} returned weights of shape {weights.shape} for "
+            f"{len(classes)} classes {classes.tolist()!r}; it must return one weight per "
+            "class, in classes order."
+        )
+    return weights
+
+
+def _class_counts(classes, y, sample_weight, what):
+    """How many samples of ``y`` each class has, each counted with its sample weight."""
+    if y is None:
+        raise ValueError(f"{what} needs the labels y to count the classes.")
+    members = _class_members(classes, np.asarray(y), what)
+    if sample_weight is None:
+        return np.array([member.sum() for member in members], dtype=np.float64)
+    sample_weight = _check_sample_weight(sample_weight, len(members[0]))
+    counts = np.array([sample_weight[member].sum() for member in members])
+    empty = [label for label, count in zip(classes.tolist(), counts, strict=True)
+             if not count > 0]
+    if empty:
+        raise ValueError(
+            f"{what} cannot weight classes whose samples all have sample_weight 0: "
+            f"{empty!r}. Give some of their samples a positive weight, or give explicit class "
+            "weights with a dict."
+        )
+    return counts
+
+
+class effective_number_weights:  # lower case: used like a function, as in the issue
+    """Class weights from the effective number of samples: a ``class_weight`` value.
+
+    Each class weighs ``w_c = (1 - beta) / (1 - beta ** n_c)``, rescaled so that the
+    weights sum to the number of classes, where ``n_c`` is the number of samples of
+    class ``c`` (the sum of their sample weights when ``sample_weight`` is given),
+    counted on the ``y`` passed to ``fit`` (the training fold in cross-validation,
+    the valid frames for :class:`LSTMBlinkTagger`). ``1 - beta ** n`` over
+    ``1 - beta`` is the expected volume covered by ``n`` samples when each new one
+    overlaps the earlier ones with probability ``beta`` (Cui et al., 2019).
+
+    Parameters
+    ----------
+    beta : float in [0, 1), default=0.999
+        ``0`` weighs every class 1; as ``beta`` approaches 1 the weights approach
+        ``1 / n_c`` (the ratios of ``'balanced'``). Cui et al. use 0.9 to 0.9999;
+        the larger the classes, the closer to 1 ``beta`` must be to matter.
+
+    See Also
+    --------
+    resolve_class_weight : calls it as ``class_weight(classes, y, sample_weight)``.
+
+    Notes
+    -----
+    The object behaves like a parameter value: it has ``get_params`` and
+    ``set_params`` (so :func:`sklearn.base.clone` copies it), a repr that
+    rebuilds it, equality and a hash by ``beta``, and it pickles.
+    ``to_json()`` and ``from_json()`` give a JSON form, ``{"effective_number_weights":
+    beta}``.
+
+    References
+    ----------
+    Y. Cui, M. Jia, T.-Y. Lin, Y. Song and S. Belongie, "Class-Balanced Loss Based on
+    Effective Number of Samples", CVPR 2019.
+
+    Examples
+    --------
+    >>> from sktorchcw import resolve_class_weight
+    >>> from sktorchcw import effective_number_weights
+    >>> weights = effective_number_weights(beta=0.99)
+    >>> weights
+    effective_number_weights(beta=0.99)
+    >>> y = ["no blink"] * 90 + ["blink"] * 10
+    >>> resolve_class_weight(weights, classes=["blink", "no blink"], y=y)
+    array([1.723202, 0.276798])
+
+    It is a ``class_weight`` like any other, in a grid too:
+    ``GridSearchCV(LSTMBlinkClassifier(), {"class_weight": [None, "balanced",
+    effective_number_weights(0.99)]})``.
+    """
+
+    def __init__(self, beta=0.999):
+        _check_beta(beta)
+        self.beta = beta
+
+    def __call__(self, classes, y, sample_weight=None):
+        """Return the weights of ``classes``, counted on ``y`` (and ``sample_weight``)."""
+        classes = np.asarray(classes)
+        counts = _class_counts(classes, y, sample_weight, what=repr(self))
+        beta = _check_beta(self.beta)
+        if beta == 0.0:
+            weights = np.ones(len(classes), dtype=np.float64)
+        else:
+            # 1 - beta**n, accurate when beta**n is close to 1 (beta near 1, few samples).
+            effective = -np.expm1(counts * np.log(beta))
+            weights = (1.0 - beta) / effective
+        return weights * (len(weights) / weights.sum())
+
+    def get_params(self, deep=True):
+        """The parameters, ``{'beta': beta}``, as scikit-learn's ``get_params``."""
+        return {"beta": self.beta}
+
+    def set_params(self, **params):
+        """Set ``beta``, as scikit-learn's ``set_params``; returns self."""
+        unknown = sorted(set(params) - {"beta"})
+        if unknown:
+            raise ValueError(
+                f"effective_number_weights has no parameter(s) {unknown}; its only parameter "
+                "is beta."
+            )
+        if "beta" in params:
+            _check_beta(params["beta"])
+            self.beta = params["beta"]
+        return self
+
+    def to_json(self):
+        """The JSON form ``{"effective_number_weights": beta}``, which ``from_json`` reads."""
+        return {"effective_number_weights": _check_beta(self.beta)}
+
+    @classmethod
+    def from_json(cls, data):
+        """Rebuild the object that ``to_json`` gave ``data``; ValueError for anything else."""
+        if not (isinstance(data, dict) and list(data) == ["effective_number_weights"]):
+            raise ValueError(
+                f"{data!r} is not the JSON form of effective_number_weights, which is "
+                '{"effective_number_weights": beta}.'
+            )
+        beta = data["effective_number_weights"]
+        if isinstance(beta, bool) or not isinstance(beta, int | float):
+            raise ValueError(f"effective_number_weights: beta is stored as {beta!r}, not a "
+                             "number.")
+        return cls(beta=float(beta))
+
+    def __repr__(self):
+        return f"{type(self).__name__}(beta={_plain_number(self.beta)!r})"
+
+    def __eq__(self, other):
+        if type(other) is not type(self):
+            return NotImplemented
+        return _plain_number(self.beta) == _plain_number(other.beta)
+
+    def __hash__(self):
+        return hash((type(self).__name__, _plain_number(self.beta)))
+
+
+def _plain_number(value):
+    """A Python float for a real number (so numpy scalars print and hash as floats)."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_):
+        return float(value)
+    return value
+
+
+def _check_beta(beta):
+    """``beta`` as a float in [0, 1), else a ValueError that says why."""
+    if isinstance(beta, bool | np.bool_) or not isinstance(beta, numbers.Real):
+        raise ValueError(
+            f"effective_number_weights: beta must be a real number in [0, 1); got {beta!r}."
+        )
+    value = float(beta)
+    if not 0.0 <= value < 1.0:  # NaN fails too
+        raise ValueError(
+            f"effective_number_weights: beta must lie in [0, 1); got {beta!r}. beta=0 weighs "
+            "every class 1; values close to 1 (0.99, 0.999, 0.9999) approach inverse class "
+            "frequencies."
+        )
+    return value
 
 
 def _weighted_balanced(counts, sample_weight):
