@@ -534,10 +534,12 @@ default=None
             self._class_weight_source = _class_weight_source(self.class_weight)
             self._torch_rng_state = rng_state
         if net.interrupted_:
+            resumable = (self.checkpoint_dir is not None
+                         and checkpoint_path(self.checkpoint_dir, fingerprint).exists())
             kept = (
                 "the model holds the weights of the last finished epoch"
                 + (", and its checkpoint is kept: fit again with the same checkpoint_dir to "
-                   "resume" if self.checkpoint_dir is not None else "")
+                   "resume" if resumable else "")
                 if len(net.history) > 0 else "no epoch finished, so the estimator is left unfitted"
             )
             raise KeyboardInterrupt(

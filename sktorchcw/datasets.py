@@ -1,9 +1,12 @@
-"""Synthetic eye-blink windows, and per-frame tables cut into labelled windows.
+"""Synthetic eye-blink data, and per-frame tables cut into windows or sequences.
 
 :func:`make_blink_dataset` simulates the eye aspect ratio (EAR) of both eyes,
-window by window, with rare blinks and blink-like distractors; :func:`frames_to_windows`
-turns any per-frame table (one row per video frame) into ``X, y, groups`` for a
-sequence classifier and :class:`sklearn.model_selection.GroupKFold`.
+window by window, with rare blinks and blink-like distractors;
+:func:`make_blink_recordings` simulates whole recordings from the same model, labelled
+frame by frame. :func:`frames_to_windows` turns any per-frame table (one row per video
+frame) into ``X, y, groups`` for a sequence classifier and
+:class:`sklearn.model_selection.GroupKFold`; :func:`frames_to_sequences` into whole
+sequences with per-frame labels for a tagger.
 """
 
 import math
@@ -13,7 +16,12 @@ import numpy as np
 import pandas as pd
 from sklearn.utils import check_random_state
 
-__all__ = ["make_blink_dataset", "frames_to_windows"]
+__all__ = [
+    "make_blink_dataset",
+    "make_blink_recordings",
+    "frames_to_windows",
+    "frames_to_sequences",
+]
 
 # Generative model constants (seconds, or EAR units); see make_blink_dataset's Notes.
 _OPEN_EAR = (0.25, 0.35)
@@ -35,6 +43,7 @@ _WINK_OTHER_EYE_DROP = (0.0, 0.10)
 _HEAD_MOTION_JUMP = (0.05, 0.12)
 _MIN_EAR = 0.01
 _HARD_NEGATIVE_KINDS = ("squint", "wink", "head_motion")
+_EVENT_KINDS = ("blink", *_HARD_NEGATIVE_KINDS)
 _WINDOWS_PER_VIDEO = 10
 _FRAME_COLUMNS = ["video", "frame", "ear_left", "ear_right", "blink"]
 
@@ -206,9 +215,14 @@ def _simulate_windows(rng, n_samples, seq_len, prevalence, fps, noise, hard_nega
     blink_frames = np.zeros((n_samples, seq_len), dtype=bool)
     blink_frames[positives] = _add_blinks(rng, ear, positives, times, fps)
     _add_hard_negatives(rng, ear, np.flatnonzero(y == 0), times, fps, hard_negative_rate)
+    return _add_noise(rng, ear, noise), y, blink_frames
+
+
+def _add_noise(rng, ear, noise):
+    """Gaussian noise on every value, then the EAR floor; returns float32."""
     ear += rng.normal(0.0, noise, size=ear.shape)
     np.maximum(ear, _MIN_EAR, out=ear)
-    return ear.astype(np.float32), y, blink_frames
+    return ear.astype(np.float32)
 
 
 def _draw_labels(rng, n_samples, prevalence):
@@ -255,13 +269,19 @@ def _onset_closed_on_a_frame(rng, n_events, times, fps, close_s, hold_s):
     return times[frame] + jitter - close_s - hold_s / 2
 
 
-def _add_blinks(rng, ear, windows, times, fps):
+# The event adders below change ``ear[windows]`` (rows of shape (len(times), 2)) in place,
+# one event per row. ``onset=None`` centres each closure on a random frame of its row
+# (windows); an array gives the onsets in seconds instead (recordings).
+
+
+def _add_blinks(rng, ear, windows, times, fps, onset=None):
     """Close both eyes of ``windows`` in place; return their blink-frame mask."""
     n = len(windows)
     close_s = rng.uniform(*_BLINK_CLOSE_S, size=n)
     hold_s = rng.uniform(*_BLINK_HOLD_S, size=n)
     reopen_s = rng.uniform(*_BLINK_REOPEN_S, size=n)
-    onset = _onset_closed_on_a_frame(rng, n, times, fps, close_s, hold_s)
+    if onset is None:
+        onset = _onset_closed_on_a_frame(rng, n, times, fps, close_s, hold_s)
     lag_s = rng.uniform(0.0, 1.0, size=n) / fps
     lagging_eye = rng.randint(0, 2, size=n)
     closed_ear = rng.uniform(*_BLINK_CLOSED_EAR, size=(n, 1)) + rng.normal(
@@ -282,30 +302,31 @@ def _add_hard_negatives(rng, ear, negatives, times, fps, rate):
     n_hard = round(rate * len(negatives))
     chosen = rng.permutation(negatives)[:n_hard]
     kinds = rng.randint(0, len(_HARD_NEGATIVE_KINDS), size=n_hard)
-    add_kind = {"squint": _add_squints, "wink": _add_winks, "head_motion": _add_head_motion}
     for code, kind in enumerate(_HARD_NEGATIVE_KINDS):
-        add_kind[kind](rng, ear, chosen[kinds == code], times, fps)
+        _ADD_EVENT[kind](rng, ear, chosen[kinds == code], times, fps)
 
 
-def _add_squints(rng, ear, windows, times, fps):
+def _add_squints(rng, ear, windows, times, fps, onset=None):
     """Both eyes narrow by 20-40 %, slower and longer than a blink."""
     n = len(windows)
     close_s = rng.uniform(*_SQUINT_CLOSE_S, size=n)
     hold_s = rng.uniform(*_SQUINT_HOLD_S, size=n)
     reopen_s = rng.uniform(*_SQUINT_REOPEN_S, size=n)
-    onset = _onset_closed_on_a_frame(rng, n, times, fps, close_s, hold_s)
+    if onset is None:
+        onset = _onset_closed_on_a_frame(rng, n, times, fps, close_s, hold_s)
     drop = rng.uniform(*_SQUINT_DROP, size=(n, 1))
     closure = _closure_profile(times, onset, close_s, hold_s, reopen_s)
     ear[windows] *= (1 - drop * closure)[:, :, None]
 
 
-def _add_winks(rng, ear, windows, times, fps):
+def _add_winks(rng, ear, windows, times, fps, onset=None):
     """One eye closes like a long blink; the other narrows by at most 10 %."""
     n = len(windows)
     close_s = rng.uniform(*_BLINK_CLOSE_S, size=n)
     hold_s = rng.uniform(*_WINK_HOLD_S, size=n)
     reopen_s = rng.uniform(*_BLINK_REOPEN_S, size=n)
-    onset = _onset_closed_on_a_frame(rng, n, times, fps, close_s, hold_s)
+    if onset is None:
+        onset = _onset_closed_on_a_frame(rng, n, times, fps, close_s, hold_s)
     winking_eye = rng.randint(0, 2, size=n)
     closed_ear = rng.uniform(*_BLINK_CLOSED_EAR, size=(n, 1))
     other_drop = rng.uniform(*_WINK_OTHER_EYE_DROP, size=(n, 1))
@@ -318,15 +339,298 @@ def _add_winks(rng, ear, windows, times, fps):
         ear[windows, :, eye] = np.where(winks[:, None], winked, narrowed)
 
 
-def _add_head_motion(rng, ear, windows, times, fps):
-    """Both eyes jump up or down together for 1 or 2 frames."""
+def _add_head_motion(rng, ear, windows, times, fps, onset=None):
+    """Both eyes jump up or down together for 1 or 2 frames, from a random frame of the
+    row or, with ``onset``, from its first frame after the onset."""
     n = len(windows)
-    start = rng.randint(0, len(times), size=(n, 1))
+    if onset is None:
+        start = rng.randint(0, len(times), size=(n, 1))
+    else:
+        start = np.searchsorted(times, onset, side="right")[:, None]
     width = rng.randint(1, 3, size=(n, 1))
     jump = rng.uniform(*_HEAD_MOTION_JUMP, size=(n, 1)) * rng.choice([-1.0, 1.0], size=(n, 1))
     frame = np.arange(len(times))
     spike = ((frame >= start) & (frame < start + width)) * jump
     ear[windows] += spike[:, :, None]
+
+
+_ADD_EVENT = {
+    "blink": _add_blinks,
+    "squint": _add_squints,
+    "wink": _add_winks,
+    "head_motion": _add_head_motion,
+}
+
+
+def make_blink_recordings(
+    n_recordings,
+    *,
+    duration_s=30.0,
+    fps=30,
+    blink_rate=15.0,
+    hard_negative_rate=4.0,
+    noise=0.02,
+    random_state=None,
+):
+    """Simulate whole recordings of left/right eye aspect ratio, labelled frame by frame.
+
+    The per-frame counterpart of :func:`make_blink_dataset`, from the same generative
+    model: blinks and blink-like distractors happen at random times over each
+    recording, and every frame is labelled 1 when a blink's eyes are closing, closed
+    or reopening, else 0. The data suits :class:`~sktorchcw.LSTMBlinkTagger` and
+    :mod:`sktorchcw.events`.
+
+    Parameters
+    ----------
+    n_recordings : int
+        Number of recordings, at least 1.
+    duration_s : float or (float, float), default=30.0
+        Length of each recording in seconds: a number for recordings of equal length,
+        or a ``(low, high)`` pair for a length drawn uniformly in ``[low, high]`` per
+        recording. A recording has ``round(duration * fps)`` frames and must hold the
+        longest blink (0.40 s, plus up to two frames of onset and inter-eye lag:
+        ``duration_s >= 0.5`` at 30 fps).
+    fps : float, default=30
+        Frames per second; converts the durations of the model (in seconds) into frames.
+    blink_rate : float, default=15.0
+        Mean number of blinks per minute (a resting adult blinks 10 to 20 times a
+        minute); 0 gives recordings without blinks.
+    hard_negative_rate : float, default=4.0
+        Mean number of blink-like distractors per minute: squints, winks and
+        head-motion spikes, in equal shares (see Notes).
+    noise : float, default=0.02
+        Standard deviation of the Gaussian noise added to every EAR value.
+    random_state : None, int or numpy.random.RandomState, default=None
+        Seed or generator, as :func:`sklearn.utils.check_random_state` accepts;
+        the same seed gives identical recordings.
+
+    Returns
+    -------
+    X : list of n_recordings ndarrays of shape (T_i, 2), dtype float32
+        EAR of the left (``[:, 0]``) and right (``[:, 1]``) eye in each frame.
+    y : list of n_recordings ndarrays of shape (T_i,), dtype int64
+        1 on the frames where a blink's eyes are closing, closed or reopening (in
+        either eye), else 0, as ``make_blink_dataset(return_frames=True)`` labels
+        frames. :func:`sktorchcw.events.frames_to_events` turns them into one
+        ``(start, stop)`` interval per blink.
+
+    Raises
+    ------
+    TypeError
+        For a non-integer ``n_recordings``, a non-numeric argument, or a
+        ``duration_s`` that is neither a number nor a pair of numbers.
+    ValueError
+        For an argument out of its range, recordings too short for a blink, or rates
+        too high for the events to fit (see Notes).
+
+    See Also
+    --------
+    make_blink_dataset : windows with one label each, from the same model.
+    frames_to_sequences : recordings from a per-frame table.
+
+    Notes
+    -----
+    Each recording is simulated independently, with the model of
+    :func:`make_blink_dataset` (durations in seconds, sampled at ``fps``):
+
+    - Open eyes: a baseline EAR drawn uniformly in [0.25, 0.35] per recording, plus
+      a per-eye offset (normal, std 0.01), plus a slow drift shared by both eyes (a
+      sinusoid of amplitude up to 0.01 and frequency 0.05 to 0.5 Hz), plus Gaussian
+      noise of std ``noise`` on every frame (EAR is floored at 0.01).
+    - Blinks: a fast close (50-100 ms), a closure (30-120 ms) at an EAR of
+      0.05-0.12 and a slower reopening (100-180 ms), with cosine ramps; 180-400 ms
+      in all. Both eyes blink to a similar depth (per-eye std 0.005), one lagging
+      the other by 0 to 1 frame.
+    - Hard negatives, an equal share of each kind: squints (both eyes lose only
+      20-40 % of their EAR, closing over 100-300 ms, holding 0.3-1 s, reopening over
+      150-400 ms); winks (one eye closes like a blink but holds 100-400 ms, the
+      other loses at most 10 %); head-motion spikes (both eyes jump up or down by
+      0.05-0.12 for 1 or 2 frames).
+
+    When events happen: a recording of ``m`` minutes holds a Poisson number of
+    blinks, of mean ``blink_rate * m``, and a Poisson number of hard negatives, of
+    mean ``hard_negative_rate * m``. They come in a random order, at uniformly
+    random times under one constraint: no two overlap. Each event takes the frames
+    its kind can last at most (e.g. 15 frames for a blink at 30 fps), followed by a
+    refractory gap of 0.5 s before the next one, and lies wholly inside the
+    recording (none is cut off at either end). In the rare recording whose drawn
+    events do not all fit, the last ones (in the random order) are left out; rates
+    whose events would fill more than three quarters of the time on average are
+    refused. Blink frames are the frames inside a blink, about 9 per blink at
+    30 fps (0.3 s), so at the defaults about 7.7 % of the frames are blink
+    frames; ``blink_rate=12`` gives about 6 %.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sktorchcw.datasets import make_blink_recordings
+    >>> X, y = make_blink_recordings(3, duration_s=20, random_state=0)
+    >>> [x.shape for x in X], X[0].dtype, y[0].dtype
+    ([(600, 2), (600, 2), (600, 2)], dtype('float32'), dtype('int64'))
+    >>> X, y = make_blink_recordings(4, duration_s=(10, 60), random_state=0)
+    >>> [len(x) for x in X]
+    [1123, 1373, 1204, 1117]
+
+    Each run of blink frames is one blink, in which both eyes close:
+
+    >>> from sktorchcw.events import frames_to_events
+    >>> blinks = frames_to_events(y[0])  # (start, stop) frame intervals
+    >>> len(blinks), all((X[0][start:stop].min(axis=0) < 0.2).all() for start, stop in blinks)
+    (6, True)
+    """
+    duration_range = _check_recording_arguments(
+        n_recordings, duration_s, fps, blink_rate, hard_negative_rate, noise
+    )
+    rng = check_random_state(random_state)
+    durations = rng.uniform(*duration_range, size=n_recordings)
+    X, y = [], []
+    for n_frames in np.rint(durations * fps).astype(np.int64):
+        ear, blink_frames = _simulate_recording(
+            rng, int(n_frames), fps, blink_rate, hard_negative_rate
+        )
+        X.append(_add_noise(rng, ear, noise))
+        y.append(blink_frames.astype(np.int64))
+    return X, y
+
+
+# Recordings: events and the gap after each, in seconds or frames; see make_blink_recordings.
+_REFRACTORY_S = 0.5
+_MAX_EVENT_SHARE = 0.75
+_SQUINT_LONGEST_S = _SQUINT_CLOSE_S[1] + _SQUINT_HOLD_S[1] + _SQUINT_REOPEN_S[1]
+_WINK_LONGEST_S = _BLINK_CLOSE_S[1] + _WINK_HOLD_S[1] + _BLINK_REOPEN_S[1]
+
+
+def _event_frames(kind, fps):
+    """Frames an event of ``kind`` may touch, from the frame before its onset.
+
+    The onset lies within a frame of the slot's start and the last frame of an event
+    lasting ``d`` seconds within ``ceil(d * fps) + 1`` frames of it (a blink's
+    lagging eye one frame later); one frame is spare.
+    """
+    if kind == "head_motion":
+        return 4  # the spike starts on the slot's second frame and lasts up to 2 frames
+    longest_s = {"blink": _LONGEST_BLINK_S, "squint": _SQUINT_LONGEST_S,
+                 "wink": _WINK_LONGEST_S}[kind]
+    extra = 3 if kind == "blink" else 2
+    return math.ceil(longest_s * fps - 1e-9) + extra
+
+
+def _refractory_frames(fps):
+    return math.ceil(_REFRACTORY_S * fps - 1e-9)
+
+
+def _busy_seconds_per_minute(fps, blink_rate, hard_negative_rate):
+    """Mean seconds per minute that events and their refractory gaps take."""
+    gap = _refractory_frames(fps)
+    blink = _event_frames("blink", fps) + gap
+    hard = np.mean([_event_frames(kind, fps) + gap for kind in _HARD_NEGATIVE_KINDS])
+    return (blink_rate * blink + hard_negative_rate * hard) / fps
+
+
+def _check_recording_arguments(n_recordings, duration_s, fps, blink_rate, hard_negative_rate,
+                               noise):
+    """Validate make_blink_recordings' arguments; return the duration range (low, high)."""
+    _check_integer("n_recordings", n_recordings, minimum=1)
+    _check_real("fps", fps)
+    if fps <= 0:
+        raise ValueError(f"fps={fps!r} must be positive (frames per second, e.g. 30).")
+    low, high = _check_duration(duration_s)
+    min_frames = _event_frames("blink", fps)
+    if low * fps < min_frames:
+        raise ValueError(
+            f"duration_s={duration_s!r} is too short to hold a blink at fps={fps}: a "
+            f"recording needs at least {min_frames} frames ({min_frames / fps:.2f} s). Use "
+            f"duration_s >= {min_frames / fps:.2f}, or a lower fps."
+        )
+    for name, rate in (("blink_rate", blink_rate), ("hard_negative_rate", hard_negative_rate)):
+        _check_real(name, rate)
+        if rate < 0:
+            raise ValueError(f"{name}={rate!r} must be >= 0 (events per minute).")
+    _check_real("noise", noise)
+    if noise < 0:
+        raise ValueError(f"noise={noise!r} must be >= 0 (the std of the Gaussian noise).")
+    busy = _busy_seconds_per_minute(fps, blink_rate, hard_negative_rate)
+    allowed = 60 * _MAX_EVENT_SHARE
+    if busy > allowed:
+        per_blink = _busy_seconds_per_minute(fps, 1, 0)
+        most = max(0, math.floor((allowed - (busy - blink_rate * per_blink)) / per_blink))
+        raise ValueError(
+            f"blink_rate={blink_rate!r} and hard_negative_rate={hard_negative_rate!r} events "
+            f"per minute, each followed by a refractory gap of {_REFRACTORY_S} s, would "
+            f"take {busy:.1f} s of every minute on average; at most {allowed:.0f} s may. "
+            f"Lower the rates (with this hard_negative_rate, blink_rate <= {most})."
+        )
+    return low, high
+
+
+def _check_duration(duration_s):
+    """``duration_s`` as a (low, high) range in seconds."""
+    if isinstance(duration_s, (tuple, list, np.ndarray)):
+        if len(duration_s) != 2:
+            raise TypeError(
+                f"duration_s must be a number of seconds or a (low, high) pair; got "
+                f"{duration_s!r} with {len(duration_s)} items."
+            )
+        low, high = duration_s
+        _check_real("duration_s[0]", low)
+        _check_real("duration_s[1]", high)
+        if not 0 < low <= high:
+            raise ValueError(
+                f"duration_s={tuple(duration_s)!r} must satisfy 0 < low <= high (seconds)."
+            )
+        return float(low), float(high)
+    if isinstance(duration_s, bool) or not isinstance(duration_s, numbers.Real):
+        raise TypeError(
+            "duration_s must be a number of seconds or a (low, high) pair; got "
+            f"{duration_s!r} of type {type(duration_s).__name__}."
+        )
+    _check_real("duration_s", duration_s)
+    if duration_s <= 0:
+        raise ValueError(f"duration_s={duration_s!r} must be positive (seconds).")
+    return float(duration_s), float(duration_s)
+
+
+def _simulate_recording(rng, n_frames, fps, blink_rate, hard_negative_rate):
+    """Noise-free EAR (n_frames, 2) of one recording and its blink-frame mask."""
+    ear = _open_eye_signal(rng, 1, np.arange(n_frames) / fps)[0]
+    minutes = n_frames / fps / 60
+    # Event codes index _EVENT_KINDS: 0 for a blink, then the hard-negative kinds.
+    n_blinks = rng.poisson(blink_rate * minutes)
+    n_hard = rng.poisson(hard_negative_rate * minutes)
+    hard = 1 + rng.randint(0, len(_HARD_NEGATIVE_KINDS), size=n_hard)
+    codes = rng.permutation(np.concatenate([np.zeros(n_blinks, dtype=np.int64), hard]))
+    slot_frames = np.array([_event_frames(kind, fps) for kind in _EVENT_KINDS])
+    starts, codes = _place_events(rng, n_frames, slot_frames[codes], fps, codes)
+    blink_frames = np.zeros(n_frames, dtype=bool)
+    for code, kind in enumerate(_EVENT_KINDS):
+        first = starts[codes == code]
+        if len(first) == 0:
+            continue
+        slot = first[:, None] + np.arange(slot_frames[code])
+        segments = ear[slot]  # (n_events, slot frames, 2), a copy
+        onset = rng.uniform(0.0, 1.0 / fps, size=len(first))
+        closed = _ADD_EVENT[kind](rng, segments, np.arange(len(first)),
+                                  np.arange(slot_frames[code]) / fps, fps, onset=onset)
+        ear[slot] = segments  # slots never overlap
+        if kind == "blink":
+            blink_frames[slot] = closed
+    return ear, blink_frames
+
+
+def _place_events(rng, n_frames, slot_frames, fps, codes):
+    """Start frames of the events' slots and the codes of the events that fit.
+
+    The events keep their order, each slot followed by a refractory gap; those past
+    the first that does not fit are dropped. The free frames are spread at random
+    between them: sorted uniform offsets (the spacings of uniform order statistics).
+    """
+    gap = _refractory_frames(fps)
+    taken = slot_frames + gap
+    fits = np.cumsum(taken) - gap <= n_frames
+    codes, taken = codes[fits], taken[fits]
+    free = n_frames - (taken.sum() - gap) if len(codes) else n_frames
+    offsets = np.sort(rng.randint(0, free + 1, size=len(codes)))
+    return offsets + np.cumsum(taken) - taken, codes
 
 
 def _windows_to_frame_table(X, blink_frames):
@@ -495,9 +799,8 @@ def frames_to_windows(
     group_codes, group_ids = pd.factorize(frames[group_col], sort=False)
     group_sizes = np.bincount(group_codes, minlength=len(group_ids))
     _check_some_window_fits(group_sizes, window)
-    row_order = _rows_by_group(frames, group_codes, order_col)
-    run_starts, run_lengths = _runs_of_consecutive_frames(
-        frames, group_codes[row_order], row_order, (group_col, order_col), frame_step
+    row_order, run_starts, run_lengths = _sorted_runs(
+        frames, group_codes, group_col, order_col, frame_step
     )
     _check_some_run_fits(run_lengths, group_sizes, window, order_col)
 
@@ -508,6 +811,156 @@ def frames_to_windows(
     y = _window_labels(label_windows, label_rule, center_fraction)
     groups = np.asarray(group_ids.take(group_codes[row_order[starts]]))
     return X, y, groups
+
+
+def frames_to_sequences(
+    frames,
+    *,
+    feature_cols,
+    label_col,
+    group_col,
+    order_col=None,
+    max_len=None,
+    frame_step=None,
+):
+    """Turn a per-frame table into whole sequences with per-frame labels, one group each.
+
+    The per-frame counterpart of :func:`frames_to_windows`, for
+    :class:`~sktorchcw.LSTMBlinkTagger`: each group (video) becomes one sequence in
+    frame order, split where frames are missing and, optionally, cut into chunks of
+    at most ``max_len`` frames. Every frame of the table lands in exactly one
+    sequence.
+
+    Parameters
+    ----------
+    frames : pandas.DataFrame
+        One row per frame: a group (video or subject) column, feature columns, a
+        per-frame label column and, optionally, a frame-index column. Not modified.
+    feature_cols : str or list of str
+        The numeric columns that become the features, in this order.
+    label_col : str
+        The per-frame label column (e.g. 0/1 for "blinking in this frame"); labels of
+        any type (ints, strings, bools) come back as given.
+    group_col : str
+        The column identifying each video; a sequence never crosses two groups.
+    order_col : str, default=None
+        The frame number (integers) or time stamp (numbers, datetimes or timedeltas,
+        with ``frame_step``) of each frame. The frames are sorted by it within each
+        group, a gap in it starts a new sequence, and two rows of a group with the
+        same value are an error (as in :func:`frames_to_windows`). ``None`` keeps the
+        table's row order and takes the rows of a group as consecutive frames.
+    max_len : int, default=None
+        Longest sequence, in frames, at least 1: longer runs of consecutive frames
+        are cut into chunks of ``max_len`` frames, the last chunk of a run holding
+        what is left (``1`` to ``max_len`` frames). ``None`` keeps each run whole.
+    frame_step : int, float, timedelta or str, default=None
+        The difference in ``order_col`` between two consecutive frames, as in
+        :func:`frames_to_windows`: ``None`` means 1 and works only for an integer
+        ``order_col``; a number for float columns (e.g. ``1 / 30`` for seconds at 30
+        fps), a time for datetime and timedelta columns (e.g. ``"40ms"``). Needs
+        ``order_col``.
+
+    Returns
+    -------
+    X : list of ndarrays of shape (T_i, n_features), dtype float32
+        The sequences' features, frame by frame.
+    y : list of ndarrays of shape (T_i,)
+        The sequences' frame labels, in the label column's dtype.
+    groups : ndarray of shape (n_sequences,)
+        The group of each sequence, to pass to
+        :class:`sklearn.model_selection.GroupKFold` so that a video's sequences stay
+        on one side of each split.
+
+    Raises
+    ------
+    TypeError
+        For ``frames`` not a DataFrame, a non-numeric feature column, a non-integer
+        ``max_len``, an ``order_col`` that holds neither numbers nor times, or a
+        ``frame_step`` of the wrong kind for it.
+    ValueError
+        For an empty table, a missing column, NaN or infinite features (naming the
+        first such row), NaN labels, groups or orders, ``max_len`` below 1, two rows
+        of a group with the same ``order_col`` value, or a ``frame_step`` that is
+        not positive, missing (for a non-integer ``order_col``) or given without
+        ``order_col``.
+
+    See Also
+    --------
+    frames_to_windows : fixed-length windows with one label each.
+    make_blink_recordings : generated recordings with per-frame labels.
+
+    Notes
+    -----
+    Within a group, two frames are consecutive when their ``order_col`` values
+    differ by at most ``1.5 * frame_step`` (for frame numbers, by exactly 1); a
+    larger difference is a gap, where the sequence ends and the next one starts.
+    Sequences come out group by group, in the order of each group's first row in
+    ``frames``, then in frame order: concatenating a group's sequences gives back
+    its rows, sorted by ``order_col``. A run of ``n`` consecutive frames gives
+    ``ceil(n / max_len)`` sequences, all of ``max_len`` frames but the last.
+
+    Examples
+    --------
+    >>> from sktorchcw.datasets import frames_to_sequences, make_blink_dataset
+    >>> frames = make_blink_dataset(40, prevalence=0.1, return_frames=True, random_state=0)
+    >>> frames.shape, frames["video"].nunique()
+    ((2400, 5), 4)
+    >>> X, y, groups = frames_to_sequences(
+    ...     frames, feature_cols=["ear_left", "ear_right"], label_col="blink",
+    ...     group_col="video", order_col="frame", max_len=250)
+    >>> len(X), X[0].shape, X[0].dtype, y[0].shape
+    (12, (250, 2), dtype('float32'), (250,))
+    >>> [len(x) for x in X[:3]], groups[:4].tolist()
+    ([250, 250, 100], [0, 0, 0, 1])
+
+    A gap in the frame numbers starts a new sequence; labels come back as given:
+
+    >>> import pandas as pd
+    >>> frames = pd.DataFrame({
+    ...     "video": ["a"] * 5 + ["b"] * 2, "frame": [0, 1, 2, 5, 6, 0, 1],
+    ...     "ear": [0.25, 0.125, 0.25, 0.25, 0.25, 0.125, 0.25],
+    ...     "state": ["open", "blink", "open", "open", "open", "blink", "open"],
+    ... })
+    >>> X, y, groups = frames_to_sequences(
+    ...     frames, feature_cols="ear", label_col="state", group_col="video",
+    ...     order_col="frame")
+    >>> [x[:, 0].tolist() for x in X]
+    [[0.25, 0.125, 0.25], [0.25, 0.25], [0.125, 0.25]]
+    >>> [labels.tolist() for labels in y], groups.tolist()
+    ([['open', 'blink', 'open'], ['open', 'open'], ['blink', 'open']], ['a', 'a', 'b'])
+    """
+    feature_cols = _check_frames(frames, feature_cols, label_col, group_col, order_col)
+    if max_len is not None:
+        _check_integer("max_len", max_len, minimum=1)
+    frame_step = _check_frame_step(frames, order_col, frame_step)
+    if len(frames) == 0:
+        raise ValueError("frames has no rows; a sequence needs at least one frame.")
+    group_codes, group_ids = pd.factorize(frames[group_col], sort=False)
+    row_order, run_starts, run_lengths = _sorted_runs(
+        frames, group_codes, group_col, order_col, frame_step
+    )
+    starts, lengths = _chunks(run_starts, run_lengths, max_len)
+    # The chunks tile the sorted rows, so splitting at their ends cuts out every sequence.
+    ends = (starts + lengths)[:-1]
+    features = frames[feature_cols].to_numpy(dtype=np.float32)[row_order]
+    labels = frames[label_col].to_numpy()[row_order]
+    X = np.split(features, ends)
+    y = np.split(labels, ends)
+    groups = np.asarray(group_ids.take(group_codes[row_order[starts]]))
+    return X, y, groups
+
+
+def _chunks(run_starts, run_lengths, max_len):
+    """Start and length of every chunk of at most ``max_len`` frames, run after run."""
+    if max_len is None:
+        return run_starts, run_lengths
+    per_run = -(-run_lengths // max_len)
+    first_chunk_of_run = np.cumsum(per_run) - per_run
+    chunk_in_run = np.arange(per_run.sum()) - np.repeat(first_chunk_of_run, per_run)
+    offset = max_len * chunk_in_run
+    starts = np.repeat(run_starts, per_run) + offset
+    lengths = np.minimum(np.repeat(run_lengths, per_run) - offset, max_len)
+    return starts, lengths
 
 
 def _check_frames(frames, feature_cols, label_col, group_col, order_col):
@@ -528,15 +981,17 @@ def _check_frames(frames, feature_cols, label_col, group_col, order_col):
     non_numeric = [name for name in feature_cols if not pd.api.types.is_numeric_dtype(frames[name])]
     if non_numeric:
         raise TypeError(f"feature columns must be numeric; {non_numeric} are not.")
-    not_finite = [
-        name
-        for name in feature_cols
-        if not np.isfinite(frames[name].to_numpy(dtype=np.float64)).all()
-    ]
-    if not_finite:
+    finite = np.isfinite(frames[feature_cols].to_numpy(dtype=np.float64))
+    if not finite.all():
+        not_finite = [name for name, ok in zip(feature_cols, finite.all(axis=0), strict=True)
+                      if not ok]
+        row = int(np.argmin(finite.all(axis=1)))
         raise ValueError(
-            f"feature column(s) {not_finite} hold NaN or infinite values; fill or drop "
-            "those frames first (e.g. frames.interpolate() or frames.dropna())."
+            f"feature column(s) {not_finite} hold NaN or infinite values, first in row "
+            f"{row} (index {_plain(frames.index[row])!r}: "
+            f"{', '.join(f'{name}={_plain(frames[name].iloc[row])!r}' for name in not_finite)}"
+            "); fill or drop those frames first (e.g. frames.interpolate() or "
+            "frames.dropna())."
         )
     float32_max = np.finfo(np.float32).max
     too_large = [name for name in feature_cols
@@ -648,6 +1103,20 @@ def _time_step(order_col, dtype, frame_step):
     if pd.isna(step) or step <= pd.Timedelta(0):
         raise ValueError(f"frame_step={frame_step!r} must be a positive time.")
     return step
+
+
+def _sorted_runs(frames, group_codes, group_col, order_col, frame_step):
+    """The rows sorted by group then order, and the runs of consecutive frames in them.
+
+    Returns ``row_order`` (row positions) and the start (in sorted-row positions) and
+    length of each run; duplicate frames are refused (see
+    :func:`_runs_of_consecutive_frames`).
+    """
+    row_order = _rows_by_group(frames, group_codes, order_col)
+    run_starts, run_lengths = _runs_of_consecutive_frames(
+        frames, group_codes[row_order], row_order, (group_col, order_col), frame_step
+    )
+    return row_order, run_starts, run_lengths
 
 
 def _rows_by_group(frames, group_codes, order_col):

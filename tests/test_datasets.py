@@ -190,6 +190,65 @@ def test_seq_len_too_short_for_a_blink_names_the_minimum():
     assert X.shape == (10, 12, 2)
 
 
+# --- make_blink_dataset stays as it was before make_blink_recordings shared its model ---
+
+# The commit before the refactoring, and fingerprints of its output (float64 sums of X and
+# of X**2, the first positive windows, the blink frames of the frame table).
+COMMIT_BEFORE_RECORDINGS = "bea0d03905cb6d158c66da6464e223c41cca62f5"
+UNCHANGED_CASES = [
+    (0, {}, 10513.781644728035, 3150.3074083811534, [12, 15, 22, 52, 108, 136, 184, 188], 127),
+    (3, {"n_samples": 120, "seq_len": 40, "prevalence": 0.3, "hard_negative_rate": 1.0,
+         "fps": 25}, 2672.4310847800225, 784.6826451978018, [4, 5, 6, 8, 9, 12, 15, 17], 280),
+    (11, {"n_samples": 57, "seq_len": 12, "prevalence": 0.5, "noise": 0.0},
+     343.7973489947617, 96.55077146382355, [0, 2, 5, 8, 9, 14, 15, 19], 198),
+]
+
+
+@pytest.mark.parametrize(("seed", "kwargs", "total", "squares", "first_positives", "blinks"),
+                         UNCHANGED_CASES)
+def test_make_blink_dataset_output_is_unchanged(seed, kwargs, total, squares,
+                                                first_positives, blinks):
+    X, y = blink_data(random_state=seed, **kwargs)
+    frames = blink_data(random_state=seed, return_frames=True, **kwargs)
+    assert float(X.astype(np.float64).sum()) == pytest.approx(total, rel=1e-9)
+    assert float((X.astype(np.float64) ** 2).sum()) == pytest.approx(squares, rel=1e-9)
+    assert np.flatnonzero(y)[:8].tolist() == first_positives
+    assert int(frames["blink"].sum()) == blinks
+
+
+def datasets_module_before_recordings(tmp_path):
+    """sktorchcw/datasets.py as it was before make_blink_recordings, or skip."""
+    import importlib.util
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).parents[1]
+    try:
+        source = subprocess.run(
+            ["git", "show", f"{COMMIT_BEFORE_RECORDINGS}:sktorchcw/datasets.py"], cwd=root,
+            capture_output=True, text=True, check=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        pytest.skip("git or the commit before make_blink_recordings is not available")
+    path = tmp_path / "datasets_before_recordings.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location("datasets_before_recordings", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_make_blink_dataset_equals_the_version_before_recordings(tmp_path):
+    before = datasets_module_before_recordings(tmp_path)
+    for seed, kwargs, *_ in UNCHANGED_CASES:
+        kwargs = {"n_samples": 300, **kwargs, "random_state": seed}
+        for got, expected in zip(make_blink_dataset(**kwargs),
+                                 before.make_blink_dataset(**kwargs), strict=True):
+            np.testing.assert_array_equal(got, expected)
+        pd.testing.assert_frame_equal(make_blink_dataset(**kwargs, return_frames=True),
+                                      before.make_blink_dataset(**kwargs, return_frames=True))
+
+
 # --- make_blink_dataset(return_frames=True) -----------------------------------------
 
 
@@ -335,7 +394,12 @@ def test_label_rules_give_documented_labels(label_rule, expected):
 
 def test_callable_label_rule_receives_each_window_in_frame_order():
     seen = []
-    windows_of(label_rule_frames(), window=4, label_rule=lambda labels: seen.append(labels) or 0)
+
+    def record(labels):
+        seen.append(labels)
+        return 0
+
+    windows_of(label_rule_frames(), window=4, label_rule=record)
     assert [list(labels) for labels in seen] == [[1, 0, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]
 
 
@@ -390,10 +454,12 @@ def test_missing_columns_are_named():
         windows_of(window=2, feature_cols=["x", "ear"], group_col="subject")
 
 
-def test_nan_feature_names_its_column():
+def test_nan_feature_names_its_column_and_first_row():
     frames = tiny_frames().astype({"x2": float})
     frames.loc[3, "x2"] = np.nan
-    with pytest.raises(ValueError, match=r"\['x2'\] hold NaN"):
+    frames.loc[1, "x2"] = np.inf
+    with pytest.raises(ValueError, match=r"\['x2'\] hold NaN or infinite values, first in "
+                                         r"row 1 \(index 1: x2=inf\)"):
         windows_of(frames, window=2, feature_cols=["x", "x2"])
 
 
@@ -494,8 +560,12 @@ def test_labels_come_from_the_frames_of_each_window_across_a_gap():
 def test_callable_label_rule_sees_only_consecutive_frames():
     frames = gappy_frames().assign(label=gappy_frames()["frame"])
     seen = []
-    windows_of(frames, window=3, order_col="frame",
-               label_rule=lambda labels: seen.append(labels.tolist()) or 0)
+
+    def record(labels):
+        seen.append(labels.tolist())
+        return 0
+
+    windows_of(frames, window=3, order_col="frame", label_rule=record)
     assert seen == [[0, 1, 2], [7, 8, 9], [0, 1, 2], [4, 5, 6]]
 
 
