@@ -77,3 +77,34 @@ def test_installed_console_command():
                                              else "sktorchcw")
     done = subprocess.run([str(command), "demo", "--help"], capture_output=True, text=True)
     assert done.returncode == 0 and "--prevalence" in done.stdout
+
+
+def test_frames_demo_prints_event_scores_and_writes_the_png(tmp_path, capsys):
+    argv = ["demo", "--task", "frames", "--recordings", "4", "--duration", "6", "--epochs", "2",
+            "--device", "cpu", "--output", str(tmp_path)]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "epoch    2/2" in printed and "blink events: precision" in printed
+    for column in ("event_precision", "event_recall", "event_f1", "frame_balanced_accuracy"):
+        assert column in printed
+    png = tmp_path / "sktorchcw_demo_frames.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_frames_demo_trains_both_taggers_from_the_same_seed():
+    from sktorchcw._demo_frames import run_frames_demo
+
+    result = run_frames_demo(recordings=4, duration_s=6, epochs=1, output=None, device="cpu",
+                             stream=io.StringIO())
+    unweighted, weighted = result.models.values()
+    assert unweighted.class_weight is None and weighted.class_weight == "balanced"
+    assert unweighted.bidirectional and weighted.random_state == unweighted.random_state
+    assert result.table.loc["class_weight=None", "event_f1"] == pytest.approx(
+        unweighted.history_[-1, "test_event_f1"])
+
+
+def test_frames_demo_refuses_a_bad_criterion():
+    from sktorchcw._demo_frames import run_frames_demo
+
+    with pytest.raises(ValueError, match="criterion='hinge' is not one of"):
+        run_frames_demo(criterion="hinge", output=None)
