@@ -5,7 +5,8 @@ from ._loss import ClassWeightedLoss, FocalLoss, criterion_formats
 from ._module import LSTMFrameLogits, LSTMLogits
 from ._net import TrainingDivergedError
 from ._persistence import load_model as _load_model
-from ._tagger import LSTMBlinkTagger, frame_balanced_accuracy
+from ._tagger import LSTMBlinkTagger
+from ._targets import frame_balanced_accuracy
 from ._weights import effective_number_weights, resolve_class_weight
 
 __version__ = "0.1.0"

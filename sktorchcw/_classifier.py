@@ -1,19 +1,10 @@
 """LSTMBlinkClassifier: a scikit-learn classifier of whole sequences (one label each)."""
 
 from sklearn.base import ClassifierMixin
-from sklearn.metrics import get_scorer
 
-from ._data import (
-    check_continued_input,
-    check_fit_input,
-    check_sample_weight,
-)
-from ._estimator import (
-    SequenceEstimator,
-    document_parameters,
-)
+from ._estimator import SequenceEstimator, document_parameters
 from ._module import LSTMLogits
-from ._net import logits_to_log_proba, logits_to_proba
+from ._targets import PER_SEQUENCE
 
 __all__ = ["LSTMBlinkClassifier"]
 
@@ -95,28 +86,4 @@ class LSTMBlinkClassifier(ClassifierMixin, SequenceEstimator):
     """
 
     _module_class = LSTMLogits
-
-    # -- one label per sequence ------------------------------------------------------------
-
-    def _check_training_data(self, X, y, classes):
-        return check_fit_input(self, X, y, classes)
-
-    def _check_continued_data(self, X, y, *, hint):
-        return check_continued_input(self, X, y, hint=hint)
-
-    def _check_sample_weight(self, sample_weight, sequences, y_encoded, *,
-                             name="sample_weight"):
-        return check_sample_weight(sample_weight, sequences, name=name)
-
-    def _valid_targets(self, y_encoded, sample_weight, sequences):
-        return y_encoded, sample_weight
-
-    def _validation_scoring(self):
-        return get_scorer("balanced_accuracy")
-
-    def _outputs(self, logits, sequences, *, log=False):
-        return (logits_to_log_proba if log else logits_to_proba)(logits).numpy()
-
-    def _in_structure_of_X(self, values, sequences):
-        return values
-
+    _targets = PER_SEQUENCE

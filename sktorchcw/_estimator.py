@@ -47,6 +47,7 @@ from ._device import get_rng_state, resolve_device, seeded_torch, set_rng_state
 from ._loss import REDUCTIONS, WEIGHTINGS, ClassWeightedLoss, criterion_formats
 from ._net import SequenceNet, logits_to_proba
 from ._persistence import save_model
+from ._targets import Targets
 from ._warnings import warn_at_caller
 from ._weights import resolve_class_weight
 
@@ -481,12 +482,13 @@ default=None
         self._check_validation_setup(validation_data)
         previous_net = self.net_ if continued else None
         if continued:
-            sequences, y_encoded = self._check_continued_data(X, y, hint=NEW_CLASS_HINT)
+            sequences, y_encoded = self._targets.check_continued(self, X, y, hint=NEW_CLASS_HINT)
         else:
-            sequences, self.classes_, y_encoded = self._check_training_data(X, y, classes)
+            sequences, self.classes_, y_encoded = self._targets.check_training(self, X, y,
+                                                                               classes)
             self.input_layout_ = sequences.layout
-        sample_weight = self._check_sample_weight(sample_weight, sequences, y_encoded)
-        targets, weights = self._valid_targets(y_encoded, sample_weight, sequences)
+        sample_weight = self._targets.check_sample_weight(sample_weight, sequences)
+        targets, weights = self._targets.valid(y_encoded, sample_weight, sequences)
         self.class_weight_ = self._resolve_class_weight(targets, weights, continued)
         check_some_weight_positive(self.class_weight_, targets, weights)
         self._check_sampling(y_encoded)
@@ -641,10 +643,10 @@ default=None
             )
         X_val, y_val, *weights = validation_data
         try:
-            sequences, y_encoded = self._check_continued_data(
-                X_val, y_val, hint="Validation labels must be classes of the training y.")
-            sample_weight = self._check_sample_weight(
-                weights[0] if weights else None, sequences, y_encoded, name="sample_weight_val")
+            sequences, y_encoded = self._targets.check_continued(
+                self, X_val, y_val, hint="Validation labels must be classes of the training y.")
+            sample_weight = self._targets.check_sample_weight(
+                weights[0] if weights else None, sequences, name="sample_weight_val")
         except ValueError as error:
             raise ValueError(f"validation_data: {error}") from None
         if sample_weight is not None:
@@ -783,7 +785,8 @@ default=None
 
     def _callbacks(self, fingerprint=None):
         balanced_accuracy = EpochScoring(
-            self._validation_scoring(), lower_is_better=False, on_train=False, name="valid_bacc"
+            self._targets.validation_scoring, lower_is_better=False, on_train=False,
+            name="valid_bacc",
         )
         callbacks = [("valid_bacc", balanced_accuracy), *copy.deepcopy(self.callbacks or [])]
         if self._shows_progress_bar():
@@ -818,8 +821,8 @@ default=None
             or one ``(n_timesteps_i, n_classes)`` array per sequence of a list.
         """
         logits, sequences = self._predict_logits(X)
-        proba = self._corrected(self._outputs(logits, sequences), log=False)
-        return self._in_structure_of_X(proba, sequences)
+        proba = self._corrected(self._outputs(logits), log=False)
+        return self._targets.in_structure_of_X(proba, sequences)
 
     def predict_log_proba(self, X):
         """Logarithm of the class probabilities, computed from the logits.
@@ -838,8 +841,8 @@ default=None
             Shaped as ``predict_proba`` returns.
         """
         logits, sequences = self._predict_logits(X)
-        log_proba = self._corrected(self._outputs(logits, sequences, log=True), log=True)
-        return self._in_structure_of_X(log_proba, sequences)
+        log_proba = self._corrected(self._outputs(logits, log=True), log=True)
+        return self._targets.in_structure_of_X(log_proba, sequences)
 
     def predict(self, X):
         """The most probable label of each sequence (classifier) or frame (tagger).
@@ -856,8 +859,8 @@ default=None
             tagger, or one ``(n_timesteps_i,)`` array per sequence of a list.
         """
         logits, sequences = self._predict_logits(X)
-        proba = self._corrected(self._outputs(logits, sequences), log=False)
-        return self._in_structure_of_X(self.classes_[proba.argmax(axis=-1)], sequences)
+        proba = self._corrected(self._outputs(logits), log=False)
+        return self._targets.in_structure_of_X(self.classes_[proba.argmax(axis=-1)], sequences)
 
     def _predict_logits(self, X):
         """Logits (float64, on the CPU) of X, in batches of the prediction batch size, and
@@ -940,35 +943,13 @@ default=None
 
     #: The network: an nn.Module taking ``(x, lengths)`` and returning logits.
     _module_class: type = nn.Module
+    #: Per-sequence or per-frame targets (:class:`sktorchcw._targets.Targets`).
+    _targets: Targets
 
-    def _check_training_data(self, X, y, classes):
-        """Validate fresh training data: ``(sequences, classes, y_encoded)``."""
-        raise NotImplementedError
+    def _outputs(self, logits, *, log=False):
+        """Probabilities (or their logarithms) as an array, classes on the last axis."""
+        return (self._targets.to_log_proba if log else self._targets.to_proba)(logits).numpy()
 
-    def _check_continued_data(self, X, y, *, hint):
-        """Validate data for the fitted model: ``(sequences, y_encoded)``."""
-        raise NotImplementedError
-
-    def _check_sample_weight(self, sample_weight, sequences, y_encoded, *,
-                             name="sample_weight"):
-        """Sample weights shaped like ``y_encoded`` (float64), or None."""
-        raise NotImplementedError
-
-    def _valid_targets(self, y_encoded, sample_weight, sequences):
-        """Encoded labels and weights of every target that enters the loss, flat."""
-        raise NotImplementedError
-
-    def _validation_scoring(self):
-        """The scoring of ``valid_bacc`` for :class:`skorch.callbacks.EpochScoring`."""
-        raise NotImplementedError
-
-    def _outputs(self, logits, sequences, *, log=False):
-        """Probabilities (or log-probabilities) as an array, classes on the last axis."""
-        raise NotImplementedError
-
-    def _in_structure_of_X(self, values, sequences):
-        """Per-sequence or per-frame outputs in the structure the user gave X."""
-        raise NotImplementedError
 
 
 # Losses for which the model's probabilities estimate the (reweighted) class probabilities,

@@ -19,7 +19,7 @@ from ._data import (
 )
 
 __all__ = ["check_frame_fit_input", "check_frame_continued_input", "check_frame_sample_weight",
-           "valid_frames", "per_sequence", "frame_rows"]
+           "valid_frames", "valid_frame_targets", "per_sequence", "frame_rows"]
 
 _ONE_PER_FRAME = (
     "LSTMBlinkTagger needs one label per frame: an (n_samples, n_timesteps) array or a list "
@@ -96,6 +96,12 @@ def check_frame_sample_weight(sample_weight, sequences, *, name="sample_weight")
 def valid_frames(values, sequences):
     """The entries of ``(n, T, ...)`` ``values`` on valid frames, flat ``(n_valid, ...)``."""
     return values[sequences.mask]
+
+
+def valid_frame_targets(y_encoded, sample_weight, sequences):
+    """The encoded labels and weights of the valid frames, flat: what enters the loss."""
+    weights = None if sample_weight is None else valid_frames(sample_weight, sequences)
+    return valid_frames(y_encoded, sequences), weights
 
 
 def per_sequence(values, sequences):

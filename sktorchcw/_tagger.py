@@ -1,23 +1,14 @@
 """LSTMBlinkTagger: a scikit-learn estimator that labels every frame of a sequence."""
 
 import numpy as np
-import torch
-from sklearn.metrics import accuracy_score, balanced_accuracy_score
+from sklearn.metrics import accuracy_score
 
-from ._batching import unwrap_dataset
 from ._estimator import SequenceEstimator, document_parameters
-from ._frame_data import (
-    check_frame_continued_input,
-    check_frame_fit_input,
-    check_frame_sample_weight,
-    frame_rows,
-    per_sequence,
-    valid_frames,
-)
+from ._frame_data import check_frame_sample_weight, frame_rows, valid_frames
 from ._module import LSTMFrameLogits
-from ._net import frame_logits_to_log_proba, frame_logits_to_proba
+from ._targets import PER_FRAME
 
-__all__ = ["LSTMBlinkTagger", "frame_balanced_accuracy"]
+__all__ = ["LSTMBlinkTagger"]
 
 
 @document_parameters
@@ -95,6 +86,7 @@ class LSTMBlinkTagger(SequenceEstimator):
     """
 
     _module_class = LSTMFrameLogits
+    _targets = PER_FRAME
 
     def score(self, X, y, sample_weight=None):
         """Accuracy over all valid frames.
@@ -113,7 +105,7 @@ class LSTMBlinkTagger(SequenceEstimator):
         score : float
         """
         logits, sequences = self._predict_logits(X)
-        predicted = self.classes_[self._outputs(logits, sequences).argmax(axis=-1)]
+        predicted = self.classes_[self._outputs(logits).argmax(axis=-1)]
         true = np.concatenate(frame_rows(y, sequences, name="y"))
         weights = check_frame_sample_weight(sample_weight, sequences)
         return float(accuracy_score(
@@ -124,46 +116,3 @@ class LSTMBlinkTagger(SequenceEstimator):
         tags = super().__sklearn_tags__()
         tags.target_tags.required = True
         return tags
-
-    # -- one label per frame ---------------------------------------------------------------
-
-    def _check_training_data(self, X, y, classes):
-        return check_frame_fit_input(self, X, y, classes)
-
-    def _check_continued_data(self, X, y, *, hint):
-        return check_frame_continued_input(self, X, y, hint=hint)
-
-    def _check_sample_weight(self, sample_weight, sequences, y_encoded, *,
-                             name="sample_weight"):
-        return check_frame_sample_weight(sample_weight, sequences, name=name)
-
-    def _valid_targets(self, y_encoded, sample_weight, sequences):
-        weights = None if sample_weight is None else valid_frames(sample_weight, sequences)
-        return valid_frames(y_encoded, sequences), weights
-
-    def _validation_scoring(self):
-        return frame_balanced_accuracy
-
-    def _outputs(self, logits, sequences, *, log=False):
-        return (frame_logits_to_log_proba if log else frame_logits_to_proba)(logits).numpy()
-
-    def _in_structure_of_X(self, values, sequences):
-        return per_sequence(values, sequences)
-
-
-def frame_balanced_accuracy(net, dataset, y):
-    """Balanced accuracy over the valid frames of ``dataset``: a skorch scoring callable.
-
-    ``y`` holds the encoded frame labels ``(N, T)``; padding past each sequence's
-    length is left out.
-    """
-    logits = torch.cat([batch.detach().cpu() for batch in net.forward_iter(dataset)])
-    predicted = logits.argmax(dim=1) if logits.ndim == 3 else (logits > 0).long()
-    base, indices = unwrap_dataset(dataset)
-    y = torch.as_tensor(np.asarray(y))
-    if base.lengths is None:
-        mask = torch.ones_like(y, dtype=torch.bool)
-    else:
-        lengths = base.lengths.cpu()[indices.cpu()]
-        mask = torch.arange(y.shape[1])[None, :] < lengths[:, None]
-    return balanced_accuracy_score(y[mask].numpy(), predicted[mask].numpy())

@@ -267,3 +267,33 @@ def test_checkpoints_resume_a_tagger(recordings, tmp_path):
     assert len(resumed.history_) == 4
     np.testing.assert_allclose(resumed.predict_proba(X[:2])[0],
                                reference.predict_proba(X[:2])[0], atol=1e-6)
+
+
+@pytest.mark.parametrize("library", ["pickle", "joblib"])
+def test_pickle_and_joblib_round_trip(fitted, recordings, tmp_path, library):
+    import pickle
+
+    import joblib
+
+    X, _ = recordings
+    path = tmp_path / "tagger.bin"
+    if library == "pickle":
+        path.write_bytes(pickle.dumps(fitted))
+        loaded = pickle.loads(path.read_bytes())
+    else:
+        joblib.dump(fitted, path)
+        loaded = joblib.load(path)
+    np.testing.assert_array_equal(loaded.predict_proba(X[:2])[1], fitted.predict_proba(X[:2])[1])
+
+
+def test_cross_val_score_with_a_frame_scorer(recordings):
+    from sklearn.metrics import make_scorer
+    from sklearn.model_selection import GroupKFold, cross_val_score
+
+    from sktorchcw.events import event_f1_score
+
+    X, y = recordings
+    scores = cross_val_score(fast_tagger(class_weight="balanced", max_epochs=2), X, y,
+                             groups=np.arange(len(X)) // 10, cv=GroupKFold(n_splits=2),
+                             scoring=make_scorer(event_f1_score), error_score="raise")
+    assert scores.shape == (2,) and np.isfinite(scores).all()

@@ -1,0 +1,87 @@
+"""What differs between one label per sequence (LSTMBlinkClassifier) and one label per frame
+(LSTMBlinkTagger): how targets and sample weights are checked, which targets enter the loss
+and the class weights, how logits become outputs in the structure of X, and how the
+validation data is scored. Everything else the estimators share (:mod:`._estimator`)."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from sklearn.metrics import balanced_accuracy_score, get_scorer
+
+from ._batching import unwrap_dataset
+from ._data import check_continued_input, check_fit_input, check_sample_weight
+from ._frame_data import (
+    check_frame_continued_input,
+    check_frame_fit_input,
+    check_frame_sample_weight,
+    per_sequence,
+    valid_frame_targets,
+)
+from ._net import (
+    frame_logits_to_log_proba,
+    frame_logits_to_proba,
+    logits_to_log_proba,
+    logits_to_proba,
+)
+
+__all__ = ["Targets", "PER_SEQUENCE", "PER_FRAME", "frame_balanced_accuracy"]
+
+
+@dataclass(frozen=True)
+class Targets:
+    """The per-target pieces of an estimator.
+
+    ``check_training(estimator, X, y, classes)`` -> ``(sequences, classes, y_encoded)``;
+    ``check_continued(estimator, X, y, *, hint)`` -> ``(sequences, y_encoded)`` with the
+    fitted classes; ``check_sample_weight(sample_weight, sequences, *, name)`` -> weights
+    shaped like ``y_encoded`` or None; ``valid(y_encoded, sample_weight, sequences)`` ->
+    the flat targets and weights that enter the loss; ``to_proba`` / ``to_log_proba``
+    turn logits into a tensor with the classes last; ``in_structure_of_X(values,
+    sequences)`` gives outputs back as X was given; ``validation_scoring`` is the scoring
+    of ``valid_bacc`` (a skorch :class:`~skorch.callbacks.EpochScoring` scoring).
+    """
+
+    check_training: Callable
+    check_continued: Callable
+    check_sample_weight: Callable
+    valid: Callable
+    to_proba: Callable
+    to_log_proba: Callable
+    in_structure_of_X: Callable
+    validation_scoring: Callable
+
+
+def frame_balanced_accuracy(net, dataset, y):
+    """Balanced accuracy over the valid frames of ``dataset``: a skorch scoring callable.
+
+    ``y`` holds the encoded frame labels ``(N, T)``; padding past each sequence's
+    length is left out.
+    """
+    logits = torch.cat([batch.detach().cpu() for batch in net.forward_iter(dataset)])
+    predicted = logits.argmax(dim=1) if logits.ndim == 3 else (logits > 0).long()
+    base, indices = unwrap_dataset(dataset)
+    y = torch.as_tensor(np.asarray(y))
+    if base.lengths is None:
+        mask = torch.ones_like(y, dtype=torch.bool)
+    else:
+        lengths = base.lengths.cpu()[indices.cpu()]
+        mask = torch.arange(y.shape[1])[None, :] < lengths[:, None]
+    return balanced_accuracy_score(y[mask].numpy(), predicted[mask].numpy())
+
+
+def _every_target(y_encoded, sample_weight, sequences):
+    return y_encoded, sample_weight
+
+
+def _as_computed(values, sequences):
+    return values
+
+
+PER_SEQUENCE = Targets(check_fit_input, check_continued_input, check_sample_weight,
+                       _every_target, logits_to_proba, logits_to_log_proba, _as_computed,
+                       get_scorer("balanced_accuracy"))
+PER_FRAME = Targets(check_frame_fit_input, check_frame_continued_input,
+                    check_frame_sample_weight, valid_frame_targets, frame_logits_to_proba,
+                    frame_logits_to_log_proba, per_sequence, frame_balanced_accuracy)
