@@ -1,3 +1,5 @@
+import signal
+
 import numpy as np
 import pytest
 
@@ -20,3 +22,14 @@ def three_classes():
     X = rng.normal(scale=0.3, size=(90, 10))
     X[:, 5:] += np.array([steps[label] for label in y])[:, None]
     return X, y
+
+
+@pytest.fixture(autouse=True)
+def ctrl_c_raises_keyboard_interrupt():
+    """Tests press Ctrl-C by sending SIGINT to their own process. A shell that starts CI in
+    the background sets SIGINT to be ignored, and Python then installs no handler; make
+    SIGINT raise KeyboardInterrupt, as it does in a terminal."""
+    previous = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
