@@ -1,5 +1,6 @@
 """The demo: the blog's experiment on generated blinks, with and without class weights."""
 
+import copy
 import os
 import sys
 import time
@@ -16,8 +17,8 @@ from ._batching import SequenceDataset
 from ._classifier import LSTMBlinkClassifier
 from .datasets import make_blink_dataset
 
-__all__ = ["run_demo", "DemoResult", "CRITERIA", "WEIGHTINGS", "require_matplotlib",
-           "check_output_folder"]
+__all__ = ["run_demo", "DemoResult", "CRITERIA", "WEIGHTINGS", "HeldOutProgress",
+           "compare_weightings", "check_demo_arguments"]
 
 CRITERIA = {
     "mse": nn.MSELoss,
@@ -44,33 +45,69 @@ class DemoResult:
     figure_path: Path | None
 
 
-class HeldOutScores(Callback):
-    """After each epoch, score the model on a held-out test set and report progress."""
+class HeldOutProgress(Callback):
+    """After each epoch, score the model on held-out data, record the scores in the history
+    and report progress every ``every`` epochs. Subclasses say what is scored
+    (:meth:`record`) and how a row reads (:meth:`describe`)."""
 
-    def __init__(self, X_test, y_test, label, stream, every):
-        self.X_test = X_test
-        self.y_test = y_test
-        self.label = label
-        self.stream = stream
-        self.every = every
+    def __init__(self, X_test, y_test, label, stream, every, **options):
+        self.X_test, self.y_test = X_test, y_test
+        self.label, self.stream, self.every = label, stream, every
+        self.options = options
 
     def __deepcopy__(self, memo):
         # The estimator copies its callbacks on every fit; the progress stream is shared.
-        return type(self)(self.X_test, self.y_test, self.label, self.stream, self.every)
+        return copy.copy(self)
 
     def on_epoch_end(self, net, **kwargs):
-        predicted = net.predict(SequenceDataset(self.X_test))
-        for key, metric in TEST_METRICS.items():
-            net.history.record(key, float(metric(self.y_test, predicted)))
+        self.record(net)
         epoch = len(net.history)
         if epoch % self.every == 0 or epoch == net.max_epochs:
             row = net.history[-1]
-            self.stream.write(
-                f"{self.label:<26} epoch {epoch:>4}/{net.max_epochs}  "
-                f"train loss {row['train_loss']:.4f}  test accuracy {row['test_accuracy']:.3f}  "
-                f"balanced {row['test_balanced_accuracy']:.3f}  blink F1 {row['test_f1']:.3f}\n"
-            )
+            self.stream.write(f"{self.label:<26} epoch {epoch:>4}/{net.max_epochs}  train loss "
+                              f"{row['train_loss']:.4f}  {self.describe(row)}\n")
             self.stream.flush()
+
+    def record(self, net):
+        raise NotImplementedError
+
+    def describe(self, row):
+        raise NotImplementedError
+
+
+class HeldOutScores(HeldOutProgress):
+    """Window scores: accuracy, balanced accuracy, blink F1 and recall."""
+
+    def record(self, net):
+        predicted = net.predict(SequenceDataset(self.X_test))
+        for key, metric in TEST_METRICS.items():
+            net.history.record(key, float(metric(self.y_test, predicted)))
+
+    def describe(self, row):
+        return (f"test accuracy {row['test_accuracy']:.3f}  balanced "
+                f"{row['test_balanced_accuracy']:.3f}  blink F1 {row['test_f1']:.3f}")
+
+
+def compare_weightings(make_estimator, X_train, y_train, summary):
+    """Fit one estimator per weighting of :data:`WEIGHTINGS` (``make_estimator(label,
+    class_weight)``); return the fitted models and a table of ``summary(model, seconds)``."""
+    models, rows = {}, {}
+    for label, class_weight in WEIGHTINGS.items():
+        estimator = make_estimator(label, class_weight)
+        started = time.perf_counter()
+        estimator.fit(X_train, y_train)
+        rows[label] = summary(estimator, time.perf_counter() - started)
+        models[label] = estimator
+    return models, pd.DataFrame.from_dict(rows, orient="index")
+
+
+def check_demo_arguments(criterion, output):
+    """Fail before any training: an unknown criterion, no matplotlib, a bad output folder."""
+    if criterion not in CRITERIA:
+        raise ValueError(f"criterion={criterion!r} is not one of {sorted(CRITERIA)}.")
+    if output is not None:
+        require_matplotlib()
+        check_output_folder(Path(output))
 
 
 def run_demo(
@@ -131,11 +168,7 @@ def run_demo(
     ['class_weight=None', "class_weight='balanced'"]
     """
     stream = stream or sys.stdout
-    if criterion not in CRITERIA:
-        raise ValueError(f"criterion={criterion!r} is not one of {sorted(CRITERIA)}.")
-    if output is not None:
-        require_matplotlib()
-        check_output_folder(Path(output))
+    check_demo_arguments(criterion, output)
     X_train, y_train = make_blink_dataset(
         samples, seq_len=seq_len, prevalence=prevalence, random_state=seed
     )
@@ -146,23 +179,17 @@ def run_demo(
         f"Generated {samples} training and {len(y_test)} test windows of {seq_len} frames, "
         f"{prevalence:.0%} with a blink. Loss: {CRITERIA[criterion].__name__}.\n"
     )
-    models, rows = {}, {}
-    for label, class_weight in WEIGHTINGS.items():
+
+    def classifier(label, class_weight):
         scores = HeldOutScores(X_test, y_test, label, stream, every=max(1, epochs // 10))
-        clf = LSTMBlinkClassifier(
-            class_weight=class_weight,
-            criterion=CRITERIA[criterion],
-            max_epochs=epochs,
-            lr=lr,
-            device=device,
-            random_state=seed,
-            callbacks=[("test_scores", scores)],
+        return LSTMBlinkClassifier(
+            class_weight=class_weight, criterion=CRITERIA[criterion], max_epochs=epochs, lr=lr,
+            device=device, random_state=seed, callbacks=[("test_scores", scores)],
         )
-        started = time.perf_counter()
-        clf.fit(X_train, y_train)
-        rows[label] = _summary(clf, time.perf_counter() - started, threshold)
-        models[label] = clf
-    table = pd.DataFrame.from_dict(rows, orient="index")
+
+    models, table = compare_weightings(
+        classifier, X_train, y_train,
+        lambda clf, seconds: _summary(clf, seconds, threshold))
     figure_path = None if output is None else _save_figure(models, Path(output), threshold)
     return DemoResult(table=table, models=models, figure_path=figure_path)
 

@@ -2,17 +2,20 @@
 scored by the blinks it finds."""
 
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 from sklearn.metrics import balanced_accuracy_score
-from skorch.callbacks import Callback
 
 from ._batching import SequenceDataset
-from ._demo import CRITERIA, WEIGHTINGS, DemoResult, check_output_folder, require_matplotlib
+from ._demo import (
+    CRITERIA,
+    DemoResult,
+    HeldOutProgress,
+    check_demo_arguments,
+    compare_weightings,
+)
 from ._tagger import LSTMBlinkTagger
 from .datasets import make_blink_recordings
 from .events import event_scores
@@ -23,36 +26,22 @@ FRAMES_FIGURE_NAME = "sktorchcw_demo_frames.png"
 _SHOWN_SECONDS = 20  # the stretch of one test recording drawn in the figure
 
 
-class HeldOutEvents(Callback):
-    """After each epoch, score the tagger's blinks on held-out recordings and report."""
+class HeldOutEvents(HeldOutProgress):
+    """Event precision, recall and F1 and frame balanced accuracy on held-out recordings."""
 
-    def __init__(self, X_test, y_test, label, stream, every, min_iou):
-        self.X_test, self.y_test = X_test, y_test
-        self.label, self.stream, self.every, self.min_iou = label, stream, every, min_iou
-
-    def __deepcopy__(self, memo):
-        # The estimator copies its callbacks on every fit; the progress stream is shared.
-        return type(self)(self.X_test, self.y_test, self.label, self.stream, self.every,
-                          self.min_iou)
-
-    def on_epoch_end(self, net, **kwargs):
+    def record(self, net):
         predicted = predicted_frames(net, self.X_test)
-        scores = event_scores(self.y_test, predicted, min_iou=self.min_iou, zero_division=0.0)
+        scores = event_scores(self.y_test, predicted, min_iou=self.options["min_iou"],
+                              zero_division=0.0)
         for key in ("precision", "recall", "f1"):
             net.history.record(f"test_event_{key}", float(scores[key]))
         net.history.record("test_frame_bacc", float(balanced_accuracy_score(
             np.concatenate(self.y_test), np.concatenate(predicted))))
-        epoch = len(net.history)
-        if epoch % self.every == 0 or epoch == net.max_epochs:
-            row = net.history[-1]
-            self.stream.write(
-                f"{self.label:<26} epoch {epoch:>4}/{net.max_epochs}  "
-                f"train loss {row['train_loss']:.4f}  blink events: precision "
-                f"{row['test_event_precision']:.2f} recall {row['test_event_recall']:.2f} "
-                f"F1 {row['test_event_f1']:.2f}  frame balanced accuracy "
-                f"{row['test_frame_bacc']:.3f}\n"
-            )
-            self.stream.flush()
+
+    def describe(self, row):
+        return (f"blink events: precision {row['test_event_precision']:.2f} recall "
+                f"{row['test_event_recall']:.2f} F1 {row['test_event_f1']:.2f}  frame balanced "
+                f"accuracy {row['test_frame_bacc']:.3f}")
 
 
 def predicted_frames(net, X):
@@ -124,11 +113,7 @@ def run_frames_demo(
     ['event_precision', 'event_recall', 'event_f1']
     """
     stream = stream or sys.stdout
-    if criterion not in CRITERIA:
-        raise ValueError(f"criterion={criterion!r} is not one of {sorted(CRITERIA)}.")
-    if output is not None:
-        require_matplotlib()
-        check_output_folder(Path(output))
+    check_demo_arguments(criterion, output)
     X_train, y_train = make_blink_recordings(recordings, duration_s=duration_s,
                                              random_state=seed)
     X_test, y_test = make_blink_recordings(max(recordings // 4, 1), duration_s=duration_s,
@@ -139,19 +124,17 @@ def run_frames_demo(
         f"{duration_s:g} s at 30 fps; {share:.1%} of the frames are inside a blink. Loss: "
         f"{CRITERIA[criterion].__name__}, per frame.\n"
     )
-    models, rows = {}, {}
-    for label, class_weight in WEIGHTINGS.items():
-        scores = HeldOutEvents(X_test, y_test, label, stream, max(1, epochs // 5), min_iou)
-        tagger = LSTMBlinkTagger(
+
+    def tagger(label, class_weight):
+        scores = HeldOutEvents(X_test, y_test, label, stream, max(1, epochs // 5),
+                               min_iou=min_iou)
+        return LSTMBlinkTagger(
             class_weight=class_weight, criterion=CRITERIA[criterion], bidirectional=True,
             max_epochs=epochs, batch_size=8, lr=lr, device=device, random_state=seed,
             callbacks=[("test_events", scores)],
         )
-        started = time.perf_counter()
-        tagger.fit(X_train, y_train)
-        rows[label] = _summary(tagger, time.perf_counter() - started)
-        models[label] = tagger
-    table = pd.DataFrame.from_dict(rows, orient="index")
+
+    models, table = compare_weightings(tagger, X_train, y_train, _summary)
     figure_path = None
     if output is not None:
         figure_path = _save_figure(models, X_test[0], y_test[0], Path(output))
