@@ -820,8 +820,7 @@ default=None
             for the classifier; ``(n_samples, n_timesteps, n_classes)`` for the tagger,
             or one ``(n_timesteps_i, n_classes)`` array per sequence of a list.
         """
-        logits, sequences = self._predict_logits(X)
-        proba = self._corrected(self._outputs(logits), log=False)
+        proba, sequences = self._probabilities(X, log=False)
         return self._targets.in_structure_of_X(proba, sequences)
 
     def predict_log_proba(self, X):
@@ -840,8 +839,7 @@ default=None
         log_proba : ndarray or list of ndarray, dtype float64
             Shaped as ``predict_proba`` returns.
         """
-        logits, sequences = self._predict_logits(X)
-        log_proba = self._corrected(self._outputs(logits, log=True), log=True)
+        log_proba, sequences = self._probabilities(X, log=True)
         return self._targets.in_structure_of_X(log_proba, sequences)
 
     def predict(self, X):
@@ -858,9 +856,14 @@ default=None
             ``(n_samples,)`` for the classifier; ``(n_samples, n_timesteps)`` for the
             tagger, or one ``(n_timesteps_i,)`` array per sequence of a list.
         """
-        logits, sequences = self._predict_logits(X)
-        proba = self._corrected(self._outputs(logits), log=False)
+        proba, sequences = self._probabilities(X, log=False)
         return self._targets.in_structure_of_X(self.classes_[proba.argmax(axis=-1)], sequences)
+
+    def _probabilities(self, X, *, log):
+        """Probabilities (or their logarithms) of X, classes on the last axis, prior-corrected
+        when asked, and the sequences they belong to."""
+        logits, sequences = self._predict_logits(X)
+        return self._corrected(self._outputs(logits, log=log), log=log), sequences
 
     def _predict_logits(self, X):
         """Logits (float64, on the CPU) of X, in batches of the prediction batch size, and

@@ -144,28 +144,18 @@ def _balanced(class_weight, classes, y, sample_weight):
             f"class_weight={class_weight!r} is not understood; the only string accepted is "
             "'balanced'. Pass None, 'balanced', a dict {label: weight} or one weight per class."
         )
-    if y is None:
-        raise ValueError("class_weight='balanced' needs the labels y to count the classes.")
+    # Checks y and the sample weights and counts every class, weighted.
+    counts = _class_counts(classes, y, sample_weight, "class_weight='balanced'")
     y = np.asarray(y)
-    members = _class_members(classes, y)
     if sample_weight is None:
         return compute_class_weight("balanced", classes=classes, y=y)
-    sample_weight = _check_sample_weight(sample_weight, len(y))
-    counts = np.array([sample_weight[member].sum() for member in members])
-    unweighted = [label for label, count in zip(classes.tolist(), counts, strict=True)
-                  if not count > 0]
-    if unweighted:
-        raise ValueError(
-            f"class_weight='balanced' cannot weight classes whose samples all have "
-            f"sample_weight 0: {unweighted!r}. Give some of their samples a positive weight, "
-            "or give explicit class weights with a dict."
-        )
     if _SKLEARN_BALANCED_TAKES_SAMPLE_WEIGHT:
-        return compute_class_weight("balanced", classes=classes, y=y, sample_weight=sample_weight)
-    return _weighted_balanced(counts, sample_weight)
+        return compute_class_weight("balanced", classes=classes, y=y,
+                                    sample_weight=np.asarray(sample_weight, dtype=np.float64))
+    return _weighted_balanced(counts)
 
 
-def _class_members(classes, y, what="class_weight='balanced'"):
+def _class_members(classes, y, what):
     """One boolean mask of ``y`` per class; every class present, every label a class."""
     if y.ndim != 1:
         raise ValueError(f"y must be a 1-D array of labels; got shape {y.shape}.")
@@ -380,12 +370,13 @@ def _check_beta(beta):
     return value
 
 
-def _weighted_balanced(counts, sample_weight):
+def _weighted_balanced(counts):
     """scikit-learn's weighted 'balanced': ``sum(s) / (n_classes * sum(s[y == c]))``.
 
-    ``counts`` holds ``sum(s[y == c])`` for every class, all of them present in ``y``.
+    ``counts`` holds ``sum(s[y == c])`` for every class; every label of ``y`` is a class,
+    so their total is ``sum(s)``.
     """
-    return sample_weight.sum() / (len(counts) * counts)
+    return counts.sum() / (len(counts) * counts)
 
 
 def _check_sample_weight(sample_weight, n_samples):

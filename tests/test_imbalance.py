@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader
 from sktorchcw import LSTMBlinkClassifier, LSTMBlinkTagger
 from sktorchcw.datasets import make_blink_dataset
 
-from helpers import fast_classifier
+from helpers import CtrlCAt, fast_classifier
 
 
 def test_prior_correction_divides_by_the_training_weights(blinks):
@@ -94,19 +94,12 @@ def test_balanced_sampling_draws_each_class_about_equally_and_repeatably(blinks)
 
 
 def test_balanced_sampling_resumes_from_a_checkpoint_as_if_never_stopped(blinks, tmp_path):
-    import os
-    import signal
-
-    class CtrlC(Callback):
-        def on_epoch_end(self, net, **kwargs):
-            if len(net.history) == 2:
-                os.kill(os.getpid(), signal.SIGINT)
 
     X, y = blinks
     params = dict(sampling="balanced", max_epochs=4, checkpoint_dir=tmp_path)
     reference = fast_classifier(**params).fit(X, y)
     with pytest.raises(KeyboardInterrupt):
-        fast_classifier(callbacks=[CtrlC()], **params).fit(X, y)
+        fast_classifier(callbacks=[CtrlCAt(2)], **params).fit(X, y)
     resumed = fast_classifier(**params).fit(X, y)
     np.testing.assert_allclose(resumed.predict_proba(X), reference.predict_proba(X), atol=1e-6)
 
@@ -145,17 +138,10 @@ def test_the_tagger_corrects_frame_probabilities(blinks):
 
 
 def test_prediction_only_parameters_do_not_hide_a_checkpoint(blinks, tmp_path):
-    import os
-    import signal
-
-    class CtrlC(Callback):
-        def on_epoch_end(self, net, **kwargs):
-            if len(net.history) == 1:
-                os.kill(os.getpid(), signal.SIGINT)
 
     X, y = blinks
     with pytest.raises(KeyboardInterrupt):
-        fast_classifier(max_epochs=3, checkpoint_dir=tmp_path, callbacks=[CtrlC()]).fit(X, y)
+        fast_classifier(max_epochs=3, checkpoint_dir=tmp_path, callbacks=[CtrlCAt(1)]).fit(X, y)
     resumed = fast_classifier(max_epochs=3, checkpoint_dir=tmp_path, prior_correction=True,
                               predict_batch_size=7).fit(X, y)
     assert [row["epoch"] for row in resumed.history_] == [1, 2, 3]

@@ -1,7 +1,6 @@
 """The blog's Keras call one to one: validation data, continued training, early stopping
 with checkpoints, and Ctrl-C."""
 
-import os
 import signal
 import warnings
 from pathlib import Path
@@ -19,7 +18,7 @@ from torch import nn
 
 from sktorchcw._checkpoint import CHECKPOINT_PREFIX
 
-from helpers import fast_classifier
+from helpers import CtrlCAt, fast_classifier
 
 
 def split(blinks, n_valid=40):
@@ -248,22 +247,6 @@ def test_early_stopping_without_a_validation_set_names_both_ways_to_give_one(bli
 
 
 # -- Ctrl-C ---------------------------------------------------------------------------------
-
-
-class CtrlCAt(Callback):
-    """Presses Ctrl-C: a real SIGINT, after the given epoch or inside one of its batches."""
-
-    def __init__(self, epoch, batch=None):
-        self.epoch, self.batch = epoch, batch
-
-    def on_batch_end(self, net, training=False, **kwargs):
-        if (self.batch is not None and training and len(net.history) == self.epoch
-                and len(net.history[-1]["batches"]) == self.batch):
-            os.kill(os.getpid(), signal.SIGINT)
-
-    def on_epoch_end(self, net, **kwargs):
-        if self.batch is None and len(net.history) == self.epoch:
-            os.kill(os.getpid(), signal.SIGINT)
 
 
 def test_ctrl_c_restores_the_last_epoch_and_propagates(blinks, tmp_path):

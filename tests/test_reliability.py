@@ -1,7 +1,6 @@
 """Divergence, interruption and resume, concurrent prediction."""
 
 import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -14,13 +13,12 @@ import pytest
 import torch
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import cross_val_score
-from skorch.callbacks import Callback
 
 from sktorchcw import TrainingDivergedError
 from sktorchcw._checkpoint import CHECKPOINT_PREFIX
 from sktorchcw._persistence import parse_safe_file
 
-from helpers import fast_classifier
+from helpers import CtrlCAt, fast_classifier
 
 
 class NaNAfter:
@@ -60,18 +58,6 @@ def test_overflowing_weights_are_caught_in_the_first_batch(blinks):
         clf.fit(X, y)
 
 
-class InterruptAt(Callback):
-    """Ctrl-C (a real SIGINT) at the end of the given epoch, before the checkpoint of
-    that epoch is written (the checkpoint callback comes last)."""
-
-    def __init__(self, epoch):
-        self.epoch = epoch
-
-    def on_epoch_end(self, net, **kwargs):
-        if len(net.history) == self.epoch:
-            os.kill(os.getpid(), signal.SIGINT)
-
-
 def checkpoints_in(folder):
     """Checkpoint files, not the partial files a checkpoint is written to first."""
     return sorted(path for path in Path(folder).glob(f"{CHECKPOINT_PREFIX}*")
@@ -84,7 +70,7 @@ def test_ctrl_c_propagates_and_a_second_fit_resumes_to_the_same_model(blinks, tm
     reference = fast_classifier(**params).fit(X, y)
     assert not checkpoints_in(tmp_path), "a completed fit removes its checkpoint"
 
-    interrupted = fast_classifier(callbacks=[InterruptAt(3)], **params)
+    interrupted = fast_classifier(callbacks=[CtrlCAt(3)], **params)
     with pytest.raises(KeyboardInterrupt, match="interrupted after 3 of 6 epochs"):
         interrupted.fit(X, y)
     assert len(interrupted.history_) == 3
@@ -105,7 +91,7 @@ def test_resume_on_a_gpu_continues_dropout_as_an_uninterrupted_fit(blinks, tmp_p
     params = dict(max_epochs=5, dropout=0.3, device="cuda", checkpoint_dir=tmp_path)
     reference = fast_classifier(**params).fit(X, y)
     with pytest.raises(KeyboardInterrupt, match="interrupted after 2 of 5"):
-        fast_classifier(callbacks=[InterruptAt(2)], **params).fit(X, y)
+        fast_classifier(callbacks=[CtrlCAt(2)], **params).fit(X, y)
     resumed = fast_classifier(**params).fit(X, y)
     np.testing.assert_allclose(resumed.predict_proba(X), reference.predict_proba(X), atol=1e-5)
 
@@ -114,7 +100,7 @@ def test_checkpoints_of_other_fits_in_the_folder_are_left_alone(blinks, tmp_path
     X, y = blinks
     params = dict(max_epochs=4, checkpoint_dir=tmp_path)
     with pytest.raises(KeyboardInterrupt):
-        fast_classifier(callbacks=[InterruptAt(2)], **params).fit(X, y)
+        fast_classifier(callbacks=[CtrlCAt(2)], **params).fit(X, y)
     [first] = checkpoints_in(tmp_path)
     other = fast_classifier(lr=0.5, **params).fit(X, y)  # other parameters: starts afresh
     assert [row["epoch"] for row in other.history_] == [1, 2, 3, 4]
@@ -127,7 +113,7 @@ def test_checkpoints_of_other_fits_in_the_folder_are_left_alone(blinks, tmp_path
 
 def interrupted_checkpoint(X, y, folder):
     with pytest.raises(KeyboardInterrupt):
-        fast_classifier(max_epochs=4, checkpoint_dir=folder, callbacks=[InterruptAt(2)]).fit(X, y)
+        fast_classifier(max_epochs=4, checkpoint_dir=folder, callbacks=[CtrlCAt(2)]).fit(X, y)
     [path] = checkpoints_in(folder)
     return path
 
@@ -152,7 +138,7 @@ def test_checkpoint_dir_that_is_a_file_fails_before_training(blinks, tmp_path):
     X, y = blinks
     path = tmp_path / "a_file"
     path.write_text("")
-    clf = fast_classifier(checkpoint_dir=path, callbacks=[InterruptAt(1)])
+    clf = fast_classifier(checkpoint_dir=path, callbacks=[CtrlCAt(1)])
     with pytest.raises(ValueError, match="is a file, not a folder"):
         clf.fit(X, y)
 
@@ -167,21 +153,10 @@ def test_parallel_cross_validation_can_share_a_checkpoint_folder(blinks, tmp_pat
     assert not list(tmp_path.iterdir())
 
 
-class InterruptInBatch(Callback):
-    def __init__(self, epoch, batch):
-        self.epoch, self.batch = epoch, batch
-
-    def on_batch_end(self, net, training=False, **kwargs):
-        if training and len(net.history) == self.epoch and (
-            len(net.history[-1]["batches"]) == self.batch
-        ):
-            os.kill(os.getpid(), signal.SIGINT)
-
-
 def test_ctrl_c_in_the_middle_of_an_epoch_keeps_the_last_finished_one(blinks):
     X, y = blinks
     one_epoch = fast_classifier(max_epochs=1).fit(X, y)
-    interrupted = fast_classifier(max_epochs=4, callbacks=[InterruptInBatch(2, 3)])
+    interrupted = fast_classifier(max_epochs=4, callbacks=[CtrlCAt(2, 3)])
     with pytest.raises(KeyboardInterrupt, match="interrupted after 1 of 4 epochs"):
         interrupted.fit(X, y)
     assert [row["epoch"] for row in interrupted.history_] == [1]

@@ -6,9 +6,7 @@ anything, and every kind of hostile file is a clear ValueError that runs nothing
 
 import io
 import json
-import os
 import pickle
-import signal
 import zipfile
 
 import numpy as np
@@ -20,7 +18,7 @@ from skorch.callbacks import Callback
 import sktorchcw
 from sktorchcw._checkpoint import CHECKPOINT_PREFIX, checkpoint_path, load_checkpoint
 
-from helpers import fast_classifier
+from helpers import CtrlCAt, fast_classifier
 
 RAN = []  # what a payload appends to, if it ever runs
 
@@ -71,17 +69,6 @@ def test_loading_a_model_never_unpickles(blinks, model_bytes, tmp_path, no_unpic
     np.testing.assert_array_equal(loaded.predict_proba(X), reference.predict_proba(X))
     np.testing.assert_array_equal(sktorchcw.load(io.BytesIO(model_bytes)).predict(X),
                                   reference.predict(X))
-
-
-class CtrlCAt(Callback):
-    """Ctrl-C (a real SIGINT) at the end of the given epoch, before its checkpoint."""
-
-    def __init__(self, epoch):
-        self.epoch = epoch
-
-    def on_epoch_end(self, net, **kwargs):
-        if len(net.history) == self.epoch:
-            os.kill(os.getpid(), signal.SIGINT)
 
 
 def test_resuming_from_a_checkpoint_never_unpickles_and_equals_an_uninterrupted_fit(

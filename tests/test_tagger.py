@@ -12,6 +12,8 @@ from torch import nn
 
 from sktorchcw import LSTMBlinkTagger, TrainingDivergedError
 
+from helpers import CtrlCAt
+
 FAST = dict(max_epochs=6, batch_size=16, hidden_size=12, lr=0.02, device="cpu", random_state=0)
 
 
@@ -248,21 +250,13 @@ def test_a_subclass_is_not_saved_as_its_parent(recordings, tmp_path):
 
 
 def test_checkpoints_resume_a_tagger(recordings, tmp_path):
-    import os
-    import signal
 
-    from skorch.callbacks import Callback
-
-    class CtrlC(Callback):
-        def on_epoch_end(self, net, **kwargs):
-            if len(net.history) == 2:
-                os.kill(os.getpid(), signal.SIGINT)
 
     X, y = recordings
     params = dict(max_epochs=4, dropout=0.2, checkpoint_dir=tmp_path)
     reference = fast_tagger(**params).fit(X, y)
     with pytest.raises(KeyboardInterrupt):
-        fast_tagger(callbacks=[CtrlC()], **params).fit(X, y)
+        fast_tagger(callbacks=[CtrlCAt(2)], **params).fit(X, y)
     resumed = fast_tagger(**params).fit(X, y)
     assert len(resumed.history_) == 4
     np.testing.assert_allclose(resumed.predict_proba(X[:2])[0],

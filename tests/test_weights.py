@@ -1,6 +1,5 @@
 import inspect
 from collections import OrderedDict
-from collections.abc import Mapping
 from types import MappingProxyType
 
 import numpy as np
@@ -9,6 +8,8 @@ import pytest
 from sklearn.utils.class_weight import compute_class_weight
 
 from sktorchcw import _weights, resolve_class_weight
+
+from helpers import LabelWeights
 
 
 def test_none_gives_ones():
@@ -100,22 +101,6 @@ def test_balanced_with_a_class_absent_from_y_is_an_error():
 
 
 # --- mappings are read by label, never by position ----------------------------------
-
-
-class LabelWeights(Mapping):
-    """A read-only mapping that is not a dict."""
-
-    def __init__(self, weights):
-        self._weights = dict(weights)
-
-    def __getitem__(self, key):
-        return self._weights[key]
-
-    def __iter__(self):
-        return iter(self._weights)
-
-    def __len__(self):
-        return len(self._weights)
 
 
 class DictLike:

@@ -1,31 +1,14 @@
 """class_weight as the estimator receives it: by label for any mapping, sample weights in
 'balanced'."""
 
-from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import fast_classifier
+from helpers import LabelWeights, fast_classifier
 
 LABELS = np.array(["none", "blink"])
-
-
-class LabelWeights(Mapping):
-    """A mapping that is not a dict."""
-
-    def __init__(self, weights):
-        self._weights = dict(weights)
-
-    def __getitem__(self, key):
-        return self._weights[key]
-
-    def __iter__(self):
-        return iter(self._weights)
-
-    def __len__(self):
-        return len(self._weights)
 
 
 @pytest.fixture(scope="module")
