@@ -104,8 +104,8 @@ class LSTMBlinkTagger(SequenceEstimator):
         -------
         score : float
         """
-        logits, sequences = self._predict_logits(X)
-        predicted = self.classes_[self._outputs(logits).argmax(axis=-1)]
+        proba, sequences = self._probabilities(X, log=False)
+        predicted = self.classes_[proba.argmax(axis=-1)]
         true = np.concatenate(frame_rows(y, sequences, name="y"))
         weights = check_frame_sample_weight(sample_weight, sequences)
         return float(accuracy_score(

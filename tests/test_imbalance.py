@@ -146,3 +146,12 @@ def test_prediction_only_parameters_do_not_hide_a_checkpoint(blinks, tmp_path):
                               predict_batch_size=7).fit(X, y)
     assert [row["epoch"] for row in resumed.history_] == [1, 2, 3]
     assert not list(tmp_path.iterdir())
+
+
+def test_the_taggers_score_follows_its_corrected_predictions(blinks):
+    X, y = blinks
+    frames = (X[:, :, 0] < 0.2).astype(int)
+    tagger = LSTMBlinkTagger(class_weight={1: 50.0}, max_epochs=1, device="cpu",
+                             random_state=0, prior_correction=True).fit(X, frames)
+    predicted = tagger.predict(X)
+    assert tagger.score(X, frames) == pytest.approx(np.mean(predicted == frames))
