@@ -4,6 +4,7 @@ from ._classifier import LSTMBlinkClassifier
 from ._loss import ClassWeightedLoss, FocalLoss, criterion_formats
 from ._module import LSTMFrameLogits, LSTMLogits
 from ._net import TrainingDivergedError
+from ._onnx import export_onnx
 from ._persistence import load_model as _load_model
 from ._tagger import LSTMBlinkTagger
 from ._targets import frame_balanced_accuracy
@@ -58,6 +59,7 @@ __all__ = [
     "TrainingDivergedError",
     "criterion_formats",
     "effective_number_weights",
+    "export_onnx",
     "frame_balanced_accuracy",
     "load",
     "resolve_class_weight",

@@ -1,0 +1,274 @@
+"""export_onnx: the exported graph run by onnxruntime gives predict_proba, for both
+estimators, fixed-length and ragged input, uni- and bidirectional, single logit and prior
+correction; and it refuses what it cannot export, clearly."""
+
+import json
+import sys
+
+import numpy as np
+import pytest
+import torch
+from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+import sktorchcw
+from sktorchcw import LSTMBlinkClassifier, LSTMBlinkTagger, export_onnx
+from sktorchcw.datasets import make_blink_dataset
+
+onnx = pytest.importorskip("onnx", reason="export_onnx needs the [onnx] extra")
+onnxruntime = pytest.importorskip("onnxruntime", reason="running the graph needs onnxruntime")
+
+TOLERANCE = 1e-5
+FAST = dict(max_epochs=2, hidden_size=8, batch_size=32, random_state=0, device="cpu")
+VARIANTS = {
+    "unidirectional": {},
+    "bidirectional, two layers": {"bidirectional": True, "num_layers": 2},
+    "single logit, prior correction": {"criterion": torch.nn.BCEWithLogitsLoss,
+                                       "class_weight": "balanced", "prior_correction": True},
+    "bidirectional, prior correction": {"bidirectional": True, "class_weight": "balanced",
+                                        "prior_correction": True},
+}
+
+
+@pytest.fixture(scope="module")
+def windows():
+    return make_blink_dataset(96, seq_len=20, prevalence=0.2, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def frame_labels(windows):
+    X, _ = windows
+    signal = X[:, :, 0]
+    return (signal > np.quantile(signal, 0.85)).astype(int)
+
+
+@pytest.fixture(scope="module")
+def ragged():
+    """Sequences of lengths 1 to 25 (the longest one longer than the training windows)."""
+    rng = np.random.default_rng(1)
+    return [rng.normal(size=(length, 2)).astype(np.float32) for length in (25, 13, 5, 1, 17)]
+
+
+@pytest.fixture(scope="module", params=list(VARIANTS))
+def fitted(request, windows, frame_labels):
+    X, y = windows
+    params = {**FAST, **VARIANTS[request.param]}
+    return {"classifier": LSTMBlinkClassifier(**params).fit(X, y),
+            "tagger": LSTMBlinkTagger(**params).fit(X, frame_labels)}
+
+
+@pytest.fixture(params=["classifier", "tagger"])
+def estimator(request, fitted):
+    return fitted[request.param]
+
+
+def session_of(estimator, tmp_path, **kwargs):
+    path = tmp_path / "model.onnx"
+    export_onnx(estimator, path, **kwargs)
+    return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+def run(session, x, lengths):
+    (proba,) = session.run(["probabilities"], {"x": x, "lengths": np.asarray(lengths, np.int64)})
+    return proba
+
+
+def padded(sequences, fill=0.0):
+    batch = np.full((len(sequences), max(map(len, sequences)), 2), fill, dtype=np.float32)
+    for row, sequence in zip(batch, sequences, strict=True):
+        row[:len(sequence)] = sequence
+    return batch, [len(sequence) for sequence in sequences]
+
+
+def valid_part(proba, lengths, estimator):
+    """The tagger's frames within each length (as predict_proba of a list gives them)."""
+    if isinstance(estimator, LSTMBlinkTagger):
+        return [proba[i, :length] for i, length in enumerate(lengths)]
+    return proba
+
+
+def assert_close(actual, expected):
+    if isinstance(expected, list):
+        assert len(actual) == len(expected)
+        for a, e in zip(actual, expected, strict=True):
+            np.testing.assert_allclose(a, e, atol=TOLERANCE, rtol=0)
+    else:
+        np.testing.assert_allclose(actual, expected, atol=TOLERANCE, rtol=0)
+
+
+def test_fixed_length_probabilities_equal_predict_proba(estimator, windows, tmp_path):
+    X, _ = windows
+    proba = run(session_of(estimator, tmp_path), X, [X.shape[1]] * len(X))
+    assert proba.dtype == np.float32
+    assert_close(proba, estimator.predict_proba(X))
+
+
+def test_ragged_probabilities_equal_predict_proba_of_the_list(estimator, ragged, tmp_path):
+    x, lengths = padded(ragged)
+    proba = run(session_of(estimator, tmp_path), x, lengths)
+    assert_close(valid_part(proba, lengths, estimator), estimator.predict_proba(ragged))
+
+
+def test_padding_never_enters_the_graph(estimator, ragged, tmp_path):
+    """Garbage after each length changes nothing: both directions stop at the length."""
+    session = session_of(estimator, tmp_path)
+    zeros, lengths = padded(ragged, fill=0.0)
+    garbage, _ = padded(ragged, fill=1e3)
+    assert_close(valid_part(run(session, garbage, lengths), lengths, estimator),
+                 valid_part(run(session, zeros, lengths), lengths, estimator))
+
+
+def test_batch_size_and_length_are_dynamic(estimator, windows, tmp_path):
+    X, _ = windows
+    session = session_of(estimator, tmp_path)
+    for n, t in [(1, 1), (3, 7), (2, 40)]:
+        x = np.resize(X, (n, t, 2)).astype(np.float32)
+        assert_close(run(session, x, [t] * n), estimator.predict_proba(x))
+
+
+def test_classes_and_a_description_travel_in_the_metadata(estimator, tmp_path):
+    metadata = session_of(estimator, tmp_path).get_modelmeta().custom_metadata_map
+    assert json.loads(metadata["classes"]) == estimator.classes_.tolist()
+    assert metadata["estimator"] == type(estimator).__name__
+    assert metadata["n_features"] == "2"
+    assert json.loads(metadata["prior_correction"]) == estimator.prior_correction
+    assert metadata["sktorchcw_version"] == sktorchcw.__version__
+
+
+def test_prior_correction_is_inside_the_graph(windows, tmp_path):
+    """The corrected graph differs from the uncorrected one by more than the tolerance
+    (so the equality tests above see the correction), and equals predict_proba."""
+    X, y = windows
+    clf = LSTMBlinkClassifier(**FAST, class_weight="balanced", prior_correction=True).fit(X, y)
+    corrected = run(session_of(clf, tmp_path), X, [X.shape[1]] * len(X))
+    plain = run(session_of(clf.set_params(prior_correction=False), tmp_path), X,
+                [X.shape[1]] * len(X))
+    assert np.abs(corrected - plain).max() > 100 * TOLERANCE
+    assert_close(corrected, clf.set_params(prior_correction=True).predict_proba(X))
+
+
+def test_tagger_padding_frames_hold_the_probabilities_of_the_head_bias(fitted, ragged,
+                                                                       tmp_path):
+    tagger = fitted["tagger"]
+    x, lengths = padded(ragged)
+    proba = run(session_of(tagger, tmp_path), x, lengths)
+    bias = tagger.module_.head.bias.detach().double()
+    logits = bias[:, None] if bias.numel() > 1 else bias
+    expected = tagger._corrected(tagger._outputs(logits[None]), log=False)[0, 0]
+    for row, length in zip(proba, lengths, strict=True):
+        np.testing.assert_allclose(row[length:], np.broadcast_to(expected, row[length:].shape),
+                                   atol=TOLERANCE)
+
+
+def test_three_classes_with_string_labels(windows, frame_labels, tmp_path):
+    X, _ = windows
+    names = np.array(["closed", "half", "open"])
+    y = names[np.digitize(X[:, -1, 0], np.quantile(X[:, -1, 0], [0.3, 0.7]))]
+    clf = LSTMBlinkClassifier(**FAST, class_weight="balanced").fit(X, y)
+    session = session_of(clf, tmp_path)
+    assert json.loads(session.get_modelmeta().custom_metadata_map["classes"]) == names.tolist()
+    assert_close(run(session, X, [X.shape[1]] * len(X)), clf.predict_proba(X))
+
+
+def test_a_model_fitted_on_columns_takes_one_feature(windows, tmp_path):
+    X, y = windows
+    columns = X[:, :, 0]
+    clf = LSTMBlinkClassifier(**FAST).fit(columns, y)
+    session = session_of(clf, tmp_path)
+    assert session.get_modelmeta().custom_metadata_map["input_layout"] == "columns"
+    assert_close(run(session, columns[:, :, None], [columns.shape[1]] * len(X)),
+                 clf.predict_proba(columns))
+
+
+def test_an_older_opset_runs_too(fitted, windows, tmp_path):
+    X, _ = windows
+    clf = fitted["classifier"]
+    export_onnx(clf, tmp_path / "old.onnx", opset=13)
+    assert onnx.load(tmp_path / "old.onnx").opset_import[0].version == 13
+    session = onnxruntime.InferenceSession(str(tmp_path / "old.onnx"),
+                                           providers=["CPUExecutionProvider"])
+    assert_close(run(session, X, [X.shape[1]] * len(X)), clf.predict_proba(X))
+
+
+def test_a_file_object_receives_the_model(fitted, windows, tmp_path):
+    import io
+
+    buffer = io.BytesIO()
+    export_onnx(fitted["tagger"], buffer)
+    session = onnxruntime.InferenceSession(buffer.getvalue(), providers=["CPUExecutionProvider"])
+    X, _ = windows
+    assert_close(run(session, X, [X.shape[1]] * len(X)), fitted["tagger"].predict_proba(X))
+
+
+def test_export_leaves_the_estimator_as_it_was(fitted, windows, tmp_path):
+    X, _ = windows
+    clf = fitted["classifier"]
+    before = clf.predict_proba(X)
+    export_onnx(clf, tmp_path / "model.onnx")
+    np.testing.assert_array_equal(clf.predict_proba(X), before)
+
+
+# -- what cannot be exported -----------------------------------------------------------
+
+
+def test_an_unfitted_estimator_is_refused(tmp_path):
+    with pytest.raises(NotFittedError):
+        export_onnx(LSTMBlinkTagger(), tmp_path / "model.onnx")
+    assert not (tmp_path / "model.onnx").exists()
+
+
+@pytest.mark.parametrize("thing", [LogisticRegression(), make_pipeline(FunctionTransformer()),
+                                   torch.nn.LSTM(2, 3)])
+def test_anything_but_the_two_estimators_is_refused(thing, tmp_path):
+    with pytest.raises(TypeError, match="LSTMBlinkClassifier or LSTMBlinkTagger"):
+        export_onnx(thing, tmp_path / "model.onnx")
+
+
+def test_a_projected_lstm_is_refused_with_the_fix(windows, tmp_path):
+    X, y = windows
+    clf = LSTMBlinkClassifier(**FAST, module__proj_size=4).fit(X, y)
+    with pytest.raises(ValueError, match="proj_size=4 cannot be exported.*proj_size=0"):
+        export_onnx(clf, tmp_path / "model.onnx")
+
+
+@pytest.mark.parametrize("opset, error, message", [
+    (12, ValueError, "opset=12 is out of range"),
+    (10_000, ValueError, "opset=10000 is out of range"),
+    (17.0, TypeError, "opset must be an int"),
+    (True, TypeError, "opset must be an int"),
+])
+def test_a_bad_opset_is_refused(fitted, opset, error, message, tmp_path):
+    with pytest.raises(error, match=message):
+        export_onnx(fitted["classifier"], tmp_path / "model.onnx", opset=opset)
+
+
+def test_an_impossible_prior_correction_is_refused_as_predict_refuses_it(windows, tmp_path):
+    X, y = windows
+    clf = LSTMBlinkClassifier(**FAST, class_weight={0: 1.0, 1: 0.0}).fit(X, y)
+    clf.set_params(prior_correction=True)
+    with pytest.raises(ValueError, match="had weight 0 in training"):
+        clf.predict_proba(X)
+    with pytest.raises(ValueError, match="had weight 0 in training"):
+        export_onnx(clf, tmp_path / "model.onnx")
+
+
+def test_without_onnx_installed_the_error_names_the_extra(fitted, monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    with pytest.raises(ImportError, match=r"sktorchcw\[onnx\]"):
+        export_onnx(fitted["classifier"], tmp_path / "model.onnx")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_a_model_trained_on_cuda_exports(windows, frame_labels, ragged, tmp_path):
+    X, y = windows
+    for estimator in (LSTMBlinkClassifier(**{**FAST, "device": "cuda"}, bidirectional=True),
+                      LSTMBlinkTagger(**{**FAST, "device": "cuda"}, bidirectional=True)):
+        estimator.fit(X, y if isinstance(estimator, LSTMBlinkClassifier) else frame_labels)
+        x, lengths = padded(ragged)
+        proba = run(session_of(estimator, tmp_path), x, lengths)
+        np.testing.assert_allclose(
+            np.concatenate([np.ravel(p) for p in valid_part(proba, lengths, estimator)]),
+            np.concatenate([np.ravel(p) for p in estimator.predict_proba(ragged)]), atol=1e-4)
