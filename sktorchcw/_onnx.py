@@ -287,8 +287,10 @@ class _GraphBuilder:
         return name
 
     def node(self, op_type, inputs, outputs=1, **attributes):
-        names = [f"{op_type.lower()}_{len(self.nodes)}_{i}" for i in range(outputs)]
-        self.nodes.append(self.onnx.helper.make_node(op_type, inputs, names, **attributes))
+        node_name = f"{op_type}_{len(self.nodes)}"
+        names = [f"{node_name}_out{i}" for i in range(outputs)]
+        self.nodes.append(self.onnx.helper.make_node(op_type, inputs, names, name=node_name,
+                                                     **attributes))
         return names[0] if outputs == 1 else names
 
     def model(self, n_features, output_shape, probabilities, opset, metadata):
