@@ -272,3 +272,13 @@ def test_a_model_trained_on_cuda_exports(windows, frame_labels, ragged, tmp_path
         np.testing.assert_allclose(
             np.concatenate([np.ravel(p) for p in valid_part(proba, lengths, estimator)]),
             np.concatenate([np.ravel(p) for p in estimator.predict_proba(ragged)]), atol=1e-4)
+
+
+def test_an_lstm_without_bias_and_with_dropout_exports(windows, ragged, tmp_path):
+    """Dropout is off at prediction; ONNX's LSTM gets no bias input (zeros)."""
+    X, y = windows
+    clf = LSTMBlinkClassifier(**FAST, module__bias=False, num_layers=2, dropout=0.5,
+                              bidirectional=True).fit(X, y)
+    assert not clf.module_.lstm.bias
+    x, lengths = padded(ragged)
+    assert_close(run(session_of(clf, tmp_path), x, lengths), clf.predict_proba(ragged))
