@@ -6,6 +6,7 @@ from ._module import LSTMFrameLogits, LSTMLogits
 from ._net import TrainingDivergedError
 from ._onnx import export_onnx
 from ._persistence import load_model as _load_model
+from ._stream import FrameStream
 from ._tagger import LSTMBlinkTagger
 from ._targets import frame_balanced_accuracy
 from ._weights import effective_number_weights, resolve_class_weight
@@ -52,6 +53,7 @@ def load(path, device=None):
 __all__ = [
     "ClassWeightedLoss",
     "FocalLoss",
+    "FrameStream",
     "LSTMBlinkClassifier",
     "LSTMBlinkTagger",
     "LSTMFrameLogits",

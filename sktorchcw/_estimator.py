@@ -606,12 +606,7 @@ default=None
         if not self.prior_correction:
             return outputs
         self._check_prior_correction()
-        log_factors = np.log(self.training_weight_)
-        if log:
-            shifted = outputs - log_factors
-            return shifted - _logsumexp(shifted)
-        corrected = outputs / self.training_weight_
-        return corrected / corrected.sum(axis=-1, keepdims=True)
+        return prior_corrected(outputs, self.training_weight_, log=log)
 
     def _check_validation_setup(self, validation_data):
         if validation_data is not None and self.train_split is not None:
@@ -975,6 +970,16 @@ def training_weight(class_weight, targets, sample_weight, n_classes, sampling):
         totals = np.bincount(targets, weights=sample_weight, minlength=n_classes)
         factors *= totals / np.maximum(counts, 1.0)
     return factors
+
+
+def prior_corrected(outputs, training_weight, *, log):
+    """Probabilities (or their logarithms), classes on the last axis, divided by each
+    class's training weight and renormalised."""
+    if log:
+        shifted = outputs - np.log(training_weight)
+        return shifted - _logsumexp(shifted)
+    corrected = outputs / training_weight
+    return corrected / corrected.sum(axis=-1, keepdims=True)
 
 
 def _is_proper_scoring_rule(criterion):

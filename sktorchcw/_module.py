@@ -117,9 +117,64 @@ class LSTMFrameLogits(LSTMLogits):
         """Return logits ``(N, n_outputs, T)`` (``(N, T)`` for one output) for ``x``
         ``(N, T, F)``; the backward direction of a bidirectional LSTM starts at each
         sequence's last valid frame."""
+        if lengths is None:
+            return self.forward_with_state(x)[0]
         output, _ = self.lstm(self._packed_input(x, lengths))
-        if lengths is not None:
-            output, _ = pad_packed_sequence(output, batch_first=True, total_length=x.shape[1])
+        output, _ = pad_packed_sequence(output, batch_first=True, total_length=x.shape[1])
+        return self._frame_logits(output)
+
+    def forward_with_state(self, x, state=None):
+        """Logits of the frames ``x``, continuing from the LSTM state of earlier frames.
+
+        Feeding a sequence in consecutive chunks, each call with the state that the
+        previous one returned, gives the logits of feeding it whole (this is how
+        :meth:`LSTMBlinkTagger.stream` works).
+
+        Parameters
+        ----------
+        x : Tensor of shape (N, T, F)
+            Unpacked frames: every sequence fills all ``T >= 1`` steps.
+        state : tuple of two Tensors or None, default=None
+            The ``(h, c)`` a previous call returned, or None to start from zeros.
+            Only a unidirectional LSTM can continue: its backward direction would
+            start from the end of this chunk rather than the sequence's.
+
+        Returns
+        -------
+        logits : Tensor of shape (N, n_outputs, T), or (N, T) for one output
+            As :meth:`forward` returns them.
+        state : tuple of two Tensors
+            ``(h, c)`` after the last frame, each ``(num_layers, N, size)``
+            (``(2 * num_layers, N, size)`` when bidirectional), as
+            :class:`torch.nn.LSTM` returns them.
+
+        Raises
+        ------
+        ValueError
+            For a ``state`` given to a bidirectional network.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from sktorchcw import LSTMFrameLogits
+        >>> module = LSTMFrameLogits(n_features=2, n_outputs=2, hidden_size=8).eval()
+        >>> x = torch.randn(1, 10, 2)
+        >>> first, state = module.forward_with_state(x[:, :6])
+        >>> rest, state = module.forward_with_state(x[:, 6:], state)
+        >>> torch.allclose(torch.cat([first, rest], dim=2), module(x), atol=1e-6)
+        True
+        """
+        if state is not None and self.lstm.bidirectional:
+            raise ValueError(
+                "A bidirectional LSTM cannot continue from a state: its backward direction "
+                "reads each sequence from its end. Pass the whole sequence with state=None."
+            )
+        output, state = self.lstm(self._packed_input(x, None), state)
+        return self._frame_logits(output), state
+
+    def _frame_logits(self, output):
+        """The LSTM's output ``(N, T, width)`` -> logits ``(N, n_outputs, T)`` (``(N, T)``
+        for one output)."""
         logits = self.head(self.dropout(output))  # (N, T, n_outputs)
         if logits.shape[-1] == 1:
             return logits.squeeze(-1)

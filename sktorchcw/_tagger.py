@@ -6,6 +6,7 @@ from sklearn.metrics import accuracy_score
 from ._estimator import SequenceEstimator, document_parameters
 from ._frame_data import check_frame_sample_weight, frame_rows, valid_frames
 from ._module import LSTMFrameLogits
+from ._stream import FrameStream
 from ._targets import PER_FRAME
 
 __all__ = ["LSTMBlinkTagger"]
@@ -111,6 +112,54 @@ class LSTMBlinkTagger(SequenceEstimator):
         return float(accuracy_score(
             true, valid_frames(predicted, sequences),
             sample_weight=None if weights is None else valid_frames(weights, sequences)))
+
+    def stream(self):
+        """Start predicting a live recording that arrives frame by frame.
+
+        The returned stream carries the LSTM state from one
+        :meth:`~FrameStream.update` to the next, so each call costs only its new
+        frames, and the probabilities equal those of :meth:`predict_proba` on the
+        whole recording, however the frames are chunked. It works on a snapshot of
+        the fitted network, classes and prior correction: fitting again or
+        ``set_params`` leaves it unchanged.
+
+        Returns
+        -------
+        stream : FrameStream
+            ``stream.update(frames)`` takes one frame ``(n_features,)`` or a block
+            ``(k, n_features)`` and returns the probabilities ``(k, n_classes)``;
+            ``stream.reset()`` starts a new recording.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            For a tagger that is not fitted.
+        ValueError
+            For ``bidirectional=True``: the backward direction reads each recording
+            from its end, so a frame's probability depends on frames not yet seen.
+
+        See Also
+        --------
+        FrameStream : the stream, its checks and attributes.
+        predict_proba : the probabilities of whole recordings.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sktorchcw import LSTMBlinkTagger
+        >>> from sktorchcw.datasets import make_blink_recordings
+        >>> X, y = make_blink_recordings(4, duration_s=4, random_state=0)
+        >>> tagger = LSTMBlinkTagger(class_weight="balanced", hidden_size=8, max_epochs=2,
+        ...                          device="cpu", random_state=0).fit(X, y)
+        >>> stream = tagger.stream()
+        >>> live = np.vstack([stream.update(X[0][start:start + 3])
+        ...                   for start in range(0, len(X[0]), 3)])
+        >>> live.shape
+        (120, 2)
+        >>> bool(np.allclose(live, tagger.predict_proba([X[0]])[0], atol=1e-5))
+        True
+        """
+        return FrameStream(self)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

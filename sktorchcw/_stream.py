@@ -1,0 +1,241 @@
+"""Live prediction: a fitted unidirectional LSTMBlinkTagger fed a recording frame by frame,
+carrying the LSTM state between calls."""
+
+import copy
+
+import numpy as np
+import torch
+from sklearn.utils.validation import check_is_fitted
+
+from ._estimator import prior_corrected
+
+__all__ = ["FrameStream"]
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+class FrameStream:
+    """Per-frame probabilities of a recording that arrives a few frames at a time.
+
+    Made by :meth:`LSTMBlinkTagger.stream`. Each :meth:`update` runs the new frames
+    through the LSTM from the state where the previous call left it, so feeding a
+    recording in any chunks (single frames, blocks of any size, empty blocks) gives
+    the probabilities that ``predict_proba`` gives for the whole recording, at the
+    cost of the new frames only. A unidirectional tagger is causal, which makes this
+    exact: the probabilities of frame ``t`` depend on frames ``0..t`` only.
+
+    The stream holds a snapshot of the tagger taken when it was made: a copy of the
+    network in evaluation mode on the tagger's device, the classes and the prior
+    correction (``prior_correction`` and ``training_weight_``). Fitting the tagger
+    again, or changing its parameters, leaves an existing stream as it was.
+
+    Parameters
+    ----------
+    tagger : LSTMBlinkTagger
+        A fitted tagger with ``bidirectional=False``.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The tagger's classes (a read-only copy), the order of the probabilities.
+    n_frames_ : int
+        Frames seen since the stream was made or last :meth:`reset`.
+    n_features : int
+        Features per frame that :meth:`update` expects (1 for a tagger fitted on 2-D
+        X, whose columns are time steps).
+
+    Raises
+    ------
+    sklearn.exceptions.NotFittedError
+        For a tagger that is not fitted.
+    ValueError
+        For a bidirectional tagger, or with ``prior_correction=True`` when a class had
+        weight 0 in training.
+
+    See Also
+    --------
+    LSTMBlinkTagger.predict_proba : the same probabilities, from whole recordings.
+
+    Notes
+    -----
+    Frames are converted to float32 as ``fit`` and ``predict`` convert them, and
+    standardised by the network with the statistics of the training data. Keep one
+    stream per live recording; :meth:`reset` starts a new recording.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sktorchcw import LSTMBlinkTagger
+    >>> from sktorchcw.datasets import make_blink_recordings
+    >>> X, y = make_blink_recordings(4, duration_s=4, random_state=0)
+    >>> tagger = LSTMBlinkTagger(hidden_size=8, max_epochs=2, device="cpu",
+    ...                          random_state=0).fit(X, y)
+    >>> stream = tagger.stream()
+    >>> recording = X[0]
+    >>> first = stream.update(recording[0])  # one frame of 2 features
+    >>> first.shape
+    (1, 2)
+    >>> rest = stream.update(recording[1:50])  # a block of 49 frames
+    >>> rest.shape, stream.n_frames_
+    ((49, 2), 50)
+    >>> offline = tagger.predict_proba([recording[:50]])[0]
+    >>> bool(np.allclose(np.vstack([first, rest]), offline, atol=1e-5))
+    True
+    >>> stream.reset()
+    >>> stream.n_frames_
+    0
+    """
+
+    def __init__(self, tagger):
+        check_is_fitted(tagger, msg=(
+            "This %(name)s instance is not fitted yet: call fit before stream(), which "
+            "streams a trained network."))
+        if tagger.module_.lstm.bidirectional:
+            raise ValueError(
+                "stream() needs a unidirectional tagger, but this one is bidirectional: its "
+                "backward direction reads each recording from its end, so a frame's "
+                "probability depends on frames not yet seen. Fit with bidirectional=False "
+                "to stream, or call predict_proba on whole recordings."
+            )
+        tagger._check_prior_correction()
+        self._training_weight = (np.array(tagger.training_weight_, dtype=np.float64)
+                                 if tagger.prior_correction else None)
+        self._device = torch.device(tagger.device_)
+        self._module = copy.deepcopy(tagger.module_).to(self._device).eval()
+        self._module.requires_grad_(False)
+        self._to_proba = tagger._targets.to_proba
+        self._classes = np.array(tagger.classes_, copy=True)
+        self._classes.flags.writeable = False
+        self._n_features = int(self._module.input_mean.shape[0])
+        self.reset()
+
+    @property
+    def classes_(self):
+        return self._classes
+
+    @property
+    def n_features(self):
+        return self._n_features
+
+    @property
+    def n_frames_(self):
+        return self._n_frames
+
+    def reset(self):
+        """Start a new recording: zero LSTM state, ``n_frames_`` back to 0."""
+        self._state = None
+        self._n_frames = 0
+
+    def update(self, frames):
+        """Probabilities of the next frames of the recording.
+
+        Parameters
+        ----------
+        frames : array-like of shape (n_features,) or (k, n_features)
+            One frame, or a block of ``k >= 0`` consecutive frames (a NumPy array of
+            any numeric dtype, a list, a pandas Series or DataFrame). It is read, never
+            changed.
+
+        Returns
+        -------
+        proba : ndarray of shape (k, n_classes), dtype float64
+            The probabilities of each frame, in ``classes_`` order (``k = 1`` for one
+            frame; an empty block gives ``(0, n_classes)``).
+
+        Raises
+        ------
+        TypeError
+            For frames that are not numbers.
+        ValueError
+            For frames of the wrong shape, with NaN or infinity, or too large for
+            float32. A refused call leaves the stream as it was.
+        """
+        values = self._check_frames(frames)
+        if values.shape[0] == 0:
+            return np.empty((0, len(self._classes)), dtype=np.float64)
+        x = torch.from_numpy(values)[None]
+        if self._device.type != "cpu":
+            x = x.to(self._device)
+        with torch.inference_mode():
+            logits, self._state = self._module.forward_with_state(x, self._state)
+            proba = self._to_proba(logits.to("cpu", torch.float64)).numpy()[0]
+        self._n_frames += values.shape[0]
+        if self._training_weight is None:
+            return proba
+        return prior_corrected(proba, self._training_weight, log=False)
+
+    def _check_frames(self, frames):
+        """``frames`` as a C-contiguous float32 ``(k, n_features)`` array, or the error
+        that says what is wrong with them."""
+        array = frames if isinstance(frames, np.ndarray) else _as_array(frames)
+        if array.dtype.kind not in "biuf":
+            array = _numeric(array)
+        n_features = self._n_features
+        if array.ndim == 2:
+            if array.shape[1] != n_features:
+                raise ValueError(
+                    f"frames have {array.shape[1]} features, but the tagger expects "
+                    f"{n_features}: pass one frame of shape ({n_features},) or a block of "
+                    f"shape (k, {n_features})."
+                )
+        elif array.ndim == 1:
+            if array.shape[0] != n_features:
+                if n_features == 1:
+                    raise ValueError(
+                        f"frames is 1-D of length {array.shape[0]}, but the tagger expects one "
+                        "feature per frame, so it is unclear whether these are frames or "
+                        f"features: pass a block of {array.shape[0]} frames with shape "
+                        f"({array.shape[0]}, 1), e.g. frames.reshape(-1, 1)."
+                    )
+                raise ValueError(
+                    f"frames is one frame of {array.shape[0]} features, but the tagger "
+                    f"expects {n_features}: pass one frame of shape ({n_features},) or a "
+                    f"block of shape (k, {n_features})."
+                )
+            array = array[None]
+        else:
+            raise ValueError(
+                f"frames must be one frame of shape ({n_features},) or a block of shape "
+                f"(k, {n_features}); got {array.ndim} dimension(s), shape {array.shape}."
+            )
+        if array.dtype != np.float32:
+            # As fit and predict convert: to float64 first (exact for every numeric dtype
+            # but large integers, which round the same way there), then to float32.
+            array = np.asarray(array, dtype=np.float64)
+        if not np.isfinite(array).all():
+            raise ValueError("frames contain NaN or infinity; the tagger needs finite values.")
+        if array.dtype != np.float32:
+            if array.size and np.abs(array).max() > _FLOAT32_MAX:
+                raise ValueError("frames have values too large for float32 (above 3.4e38 in "
+                                 "magnitude).")
+            return array.astype(np.float32)
+        if not array.flags.c_contiguous or not array.flags.writeable:
+            # torch.from_numpy needs positive strides and warns about read-only memory.
+            return array.copy(order="C")
+        return array
+
+    def __repr__(self):
+        return (f"{type(self).__name__}(n_features={self._n_features}, "
+                f"classes={self._classes.tolist()!r}, n_frames_={self._n_frames})")
+
+
+def _as_array(frames):
+    try:
+        return np.asarray(frames)
+    except ValueError as error:  # ragged nesting
+        raise ValueError(
+            f"frames must be one frame or a block of frames of equal length: {error}"
+        ) from None
+
+
+def _numeric(array):
+    """A numeric array from an object array of numbers (pandas' nullable dtypes); a
+    TypeError for anything else."""
+    if array.dtype.kind == "O":
+        try:
+            return array.astype(np.float64)
+        except (TypeError, ValueError):
+            pass
+    raise TypeError(
+        f"frames must be numbers (ints or floats), got an array of dtype {array.dtype}."
+    )
