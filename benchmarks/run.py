@@ -45,11 +45,25 @@ i. tagger: ``LSTMBlinkTagger`` (bidirectional, ``class_weight='balanced'``) epoc
    epochs interleaved as in a); ``class_weight='balanced'`` / unweighted tagger epochs
    (target <= 1.03; alternating as in b); ``predict_proba`` of one hour of frames (108,000
    at 30 fps, 2 features, bidirectional, hidden 32) in seconds (target < 1).
+j. ONNX: one-window latency of the LSTMBlinkClassifier of section e exported by
+   ``sktorchcw.export_onnx`` and run by onnxruntime (CPU provider, a session with
+   ``intra_op_num_threads=1``), against ``predict_proba`` of the same window; calls
+   alternate strictly (each follows one of the other kind: after one of its own kind a
+   call finds warmer caches, so the usual reversed order would split a figure in two
+   clusters). p50 and p99 in ms of both, the ratio onnxruntime / predict_proba (the
+   median of the paired per-call ratios; target < 1: the graph skips skorch's and
+   scikit-learn's per-call work), and the largest difference of their probabilities
+   (target <= 1e-4). Skipped, with the reason printed, without the ``[onnx]`` extra.
+k. streaming: ``LSTMBlinkTagger.stream()`` of a fitted unidirectional tagger (hidden 32,
+   2 features): the cost of ``update(frame)`` for one frame (p50 target <= 0.5 ms, p99,
+   and the p99 of this thread's CPU time), against an ``update`` of a block of 30 frames,
+   per frame; the two alternate strictly call by call, as in j, each on a stream of its own.
 
 Method
 ------
 Every figure is measured in this one process. Compared variants alternate (A B, then B A,
-...; epoch by epoch in sections a, b and g, call by call or fit by fit elsewhere) and each
+...; epoch by epoch in sections a, b and g, call by call or fit by fit elsewhere; strictly
+A B A B in j and k, whose calls are short enough for caches to matter) and each
 figure is the median over repeats; a ratio is the median of the ratios within
 each round (paired, so slow drift cancels). Epoch times are wall-clock times between
 the ends of consecutive epochs, so they include all of skorch's per-epoch work; the first
@@ -72,6 +86,7 @@ import math
 import os
 import platform
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -120,6 +135,7 @@ class Sizes:
     tagger_recordings: int
     tagger_frames: tuple  # shortest and longest recording
     hour_frames: int
+    stream_calls: int  # one-frame and 30-frame updates each, section k
 
 
 FULL = Sizes(
@@ -127,13 +143,14 @@ FULL = Sizes(
     loss_calls=200, memory_epochs=50, latency_calls=200,
     scaling_samples=(1024, 2048, 4096, 8192, 16384, 32768, 65536),
     scaling_seq_lens=(25, 50, 100, 200), scaling_repeats=3, predict_samples=100_000,
-    tagger_recordings=32, tagger_frames=(150, 450), hour_frames=108_000,
+    tagger_recordings=32, tagger_frames=(150, 450), hour_frames=108_000, stream_calls=2000,
 )
 QUICK = Sizes(
     n_samples=256, seq_len=20, timed_epochs=2, repeats=2, loss_classes=(2, 10, 100),
     loss_calls=10, memory_epochs=6, latency_calls=50,
     scaling_samples=(256, 512, 1024), scaling_seq_lens=(15, 30, 60), scaling_repeats=1,
     predict_samples=5_000, tagger_recordings=8, tagger_frames=(50, 120), hour_frames=3_000,
+    stream_calls=200,
 )
 
 
@@ -595,11 +612,12 @@ def recordings(sizes, seed=0):
     return X, y
 
 
-def fit_tagger(X, y, device, epochs, callbacks=(), **params):
-    """Fit the benchmark's LSTMBlinkTagger (bidirectional), recording every epoch end."""
+def fit_tagger(X, y, device, epochs, callbacks=(), bidirectional=True, **params):
+    """Fit the benchmark's LSTMBlinkTagger (bidirectional unless told otherwise), recording
+    every epoch end."""
     tagger = LSTMBlinkTagger(
         hidden_size=HIDDEN_SIZE, batch_size=BATCH_SIZE // 4, lr=LR, max_epochs=epochs,
-        bidirectional=True, device=device, random_state=0,
+        bidirectional=bidirectional, device=device, random_state=0,
         callbacks=[("epoch_end", EpochEnd()), *callbacks], **params,
     )
     return tagger.fit(X, y)
@@ -682,6 +700,114 @@ def bench_tagger(sizes, device):
     return rows
 
 
+class SectionSkipped(Exception):
+    """A section that cannot run here; its message says why."""
+
+
+def import_onnxruntime():
+    """onnxruntime, or SectionSkipped without the ``[onnx]`` extra (onnx and onnxruntime)."""
+    try:
+        import onnx  # noqa: F401 - export_onnx needs it
+        import onnxruntime
+    except ImportError as error:
+        raise SectionSkipped(f"{error.name or error} is not installed (the optional extra: "
+                             "pip install 'sktorchcw[onnx]')") from None
+    return onnxruntime
+
+
+def onnx_session(onnxruntime, clf, folder):
+    """An onnxruntime session (CPU provider, one intra-op thread) on ``clf`` exported by
+    ``sktorchcw.export_onnx``."""
+    from sktorchcw import export_onnx
+
+    path = Path(folder) / "classifier.onnx"
+    export_onnx(clf, path)
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def bench_onnx(sizes, device):
+    """j. One window through onnxruntime against predict_proba, calls alternating."""
+    onnxruntime = import_onnxruntime()
+    X, y = blink_data(sizes.n_samples, sizes.seq_len)
+    clf = fit_estimator(X, y, device, 1)
+    window = np.ascontiguousarray(X[:1], dtype=np.float32)
+    inputs = {"x": window, "lengths": np.array([window.shape[1]], dtype=np.int64)}
+    with tempfile.TemporaryDirectory() as folder:
+        session = onnx_session(onnxruntime, clf, folder)
+
+    def onnx_ms():
+        start = time.perf_counter()
+        session.run(["probabilities"], inputs)
+        return (time.perf_counter() - start) * 1e3
+
+    def predict_ms():
+        start = now(device)
+        clf.predict_proba(window)
+        return (now(device) - start) * 1e3
+
+    (proba,) = session.run(["probabilities"], inputs)
+    difference = float(np.abs(proba - clf.predict_proba(window)).max())
+    for _ in range(10):  # warm-up
+        onnx_ms(), predict_ms()
+    # Strictly alternating, each call after one of the other kind: reversing the order every
+    # round would run half the calls right after one of their own, on warmer caches (twice
+    # as fast for onnxruntime here), and split each figure into two clusters.
+    onnx, predict = np.array([(onnx_ms(), predict_ms()) for _ in range(sizes.latency_calls)]).T
+    per_call = onnx / predict
+    return [
+        row("j", "onnxruntime, 1 window: p50", np.percentile(onnx, 50), "ms", samples=onnx),
+        row("j", "onnxruntime, 1 window: p99", np.percentile(onnx, 99), "ms"),
+        row("j", "predict_proba, 1 window: p50", np.percentile(predict, 50), "ms",
+            samples=predict),
+        row("j", "predict_proba, 1 window: p99", np.percentile(predict, 99), "ms"),
+        row("j", "onnxruntime / predict_proba", np.median(per_call), "ratio", below(1.0),
+            per_call),
+        row("j", "max abs difference of the probabilities", difference, "abs",
+            at_most(1e-4)),
+    ]
+
+
+STREAM_BLOCK = 30
+
+
+def bench_stream(sizes, device):
+    """k. One-frame stream updates against 30-frame block updates, calls alternating."""
+    X, y = recordings(sizes)
+    tagger = fit_tagger(X, y, device, 1, bidirectional=False)
+    calls = sizes.stream_calls + 10  # the first 10 of each are a warm-up
+    frames = np.random.default_rng(2).normal(
+        size=(calls * (1 + STREAM_BLOCK), 2)).astype(np.float32)
+    single_frames = iter(frames[:calls])
+    blocks = iter(frames[calls:].reshape(calls, STREAM_BLOCK, 2))
+    single_stream, block_stream = tagger.stream(), tagger.stream()
+
+    def timed(stream, frames):
+        start, start_cpu = now(device), time.thread_time()
+        stream.update(frames)
+        return (now(device) - start) * 1e3, (time.thread_time() - start_cpu) * 1e3
+
+    # Strictly alternating, as in j.
+    results = [(timed(single_stream, next(single_frames)), timed(block_stream, next(blocks)))
+               for _ in range(calls)]
+    single = np.array([first for first, _ in results[10:]])  # columns: wall, thread CPU time
+    per_frame = np.array([second for _, second in results[10:]]) / STREAM_BLOCK
+    ratio = single[:, 0] / per_frame[:, 0]
+    return [
+        row("k", "stream.update, 1 frame: p50", np.percentile(single[:, 0], 50), "ms",
+            at_most(0.5), single[:, 0]),
+        row("k", "stream.update, 1 frame: p99", np.percentile(single[:, 0], 99), "ms"),
+        row("k", "stream.update, 1 frame: p99, thread CPU time",
+            np.percentile(single[:, 1], 99), "ms", samples=single[:, 1]),
+        row("k", f"stream.update, {STREAM_BLOCK}-frame block: p50 per frame",
+            np.percentile(per_frame[:, 0], 50), "ms", samples=per_frame[:, 0]),
+        row("k", f"1 frame / per frame of a {STREAM_BLOCK}-frame block",
+            np.median(ratio), "ratio", samples=ratio),
+    ]
+
+
 SECTIONS = {
     "a_overhead": ("estimator vs hand-written loop", bench_overhead),
     "b_class_weight": ("class-weighted vs unweighted", bench_class_weight),
@@ -692,6 +818,8 @@ SECTIONS = {
     "g_fast_path": ("fast path: SliceBatches vs DataLoader", bench_fast_path),
     "h_prediction": ("prediction throughput vs a no_grad loop", bench_prediction),
     "i_tagger": ("per-frame tagger", bench_tagger),
+    "j_onnx": ("one window in onnxruntime vs predict_proba", bench_onnx),
+    "k_stream": ("streaming frame by frame", bench_stream),
 }
 
 
@@ -759,6 +887,8 @@ def print_table(meta, results):
     print("-" * len(header))
     for key, section in results.items():
         print(f"{key[0]}  {section['title']}")
+        if section.get("skipped"):
+            print(f"{'':2} skipped: {section['skipped']}")
         for item in section["rows"]:
             print(f"{'':2} {item['name']:48} {format_value(item['value']):>10} "
                   f"{item['unit']:9} {item['target']:12} {item['status']:6} {item['spread']}")
@@ -810,11 +940,18 @@ def main(argv=None):
         if args.only and key not in args.only:
             continue
         section_start = time.perf_counter()
-        rows = bench(sizes, args.device)
+        try:
+            rows = bench(sizes, args.device)
+        except SectionSkipped as reason:
+            print(f"{key} skipped: {reason}", flush=True)
+            rows, skipped = [], {"skipped": str(reason)}
+        else:
+            skipped = {}
         results[key] = {
             "title": title,
             "seconds": round(time.perf_counter() - section_start, 2),
             "rows": [dataclasses.asdict(item) for item in rows],
+            **skipped,
         }
     meta["seconds"] = round(time.perf_counter() - started, 1)
     meta["load_average_end"] = load_average()

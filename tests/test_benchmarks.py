@@ -2,6 +2,7 @@
 section with finite numbers. Timings are not tests, so no target is asserted here."""
 
 import csv
+import importlib.util
 import json
 import math
 import subprocess
@@ -12,7 +13,9 @@ import pytest
 
 RUN = Path(__file__).parents[1] / "benchmarks" / "run.py"
 SECTIONS = ["a_overhead", "b_class_weight", "c_loss", "d_memory", "e_inference", "f_scaling",
-            "g_fast_path", "h_prediction", "i_tagger"]
+            "g_fast_path", "h_prediction", "i_tagger", "j_onnx", "k_stream"]
+# j_onnx needs the [onnx] extra; without it the section is skipped and says why.
+ONNX = all(importlib.util.find_spec(name) for name in ("onnx", "onnxruntime"))
 
 pytestmark = pytest.mark.slow
 
@@ -37,6 +40,10 @@ def results(quick_run):
 def test_every_section_has_finite_figures(results):
     assert list(results["sections"]) == SECTIONS
     for key in SECTIONS:
+        if key == "j_onnx" and not ONNX:
+            assert "not installed" in results["sections"][key]["skipped"]
+            continue
+        assert "skipped" not in results["sections"][key], key
         rows = results["sections"][key]["rows"]
         assert rows, key
         for item in rows:
