@@ -44,7 +44,12 @@ benchmarks get at most 180 s each), so the whole run stays within 8 minutes.
    on the device, written with ``.save(path)`` and read back with
    ``sktorchcw.load(path, device="cpu")``. PASS when the loaded model is on the CPU and
    its ``predict_proba`` agrees with the device model's to 1e-4 (value: the largest
-   absolute difference).
+   absolute difference). Then a figure without a target: how far the device model's
+   ``predict_proba`` with PyTorch's default precision is from float32. On Ampere and
+   newer GPUs PyTorch runs cuDNN's LSTM in TF32 by default, which alone differs at
+   about 1e-3, so every comparison of steps 1 to 3 (and every test marked ``gpu``, by
+   ``tests/conftest.py``) runs cuDNN's LSTM in float32
+   (``sktorchcw._device.float32_rnn``).
 2. ``onnx``: the same two device-trained models written by ``sktorchcw.export_onnx``
    and run by onnxruntime on the CPU (``CPUExecutionProvider``) on padded sequences
    with their ``lengths``; PASS when the valid frames agree with ``predict_proba`` to
@@ -277,11 +282,21 @@ def padded(sequences):
 # -- steps run in this process ----------------------------------------------------------
 
 
-def guarded(name, check):
+def guarded(name, check, float32=True):
     """``check()``'s row, or a FAIL row named ``name`` with the error's last line (and the
-    traceback printed) when it raises. A StepTimeout goes on: the step is over."""
+    traceback printed) when it raises. A StepTimeout goes on: the step is over.
+
+    With ``float32`` the check runs cuDNN's LSTM in float32 (:func:`float32_rnn`): its
+    comparisons with CPU and onnxruntime results need it, since PyTorch's default on
+    Ampere and newer GPUs, TF32, alone differs at about 1e-3 (``precision_row``
+    measures by how much)."""
+    from sktorchcw._device import float32_rnn
+
     try:
-        return check()
+        if not float32:
+            return check()
+        with float32_rnn():
+            return check()
     except StepTimeout:
         raise
     except Exception as error:  # every failure is a row
@@ -313,6 +328,32 @@ def step_save_load(models, context):
         "classifier", models.classifier, lambda: models.windows()[0]))
     yield guarded("save/load tagger", lambda: check(
         "tagger", models.tagger, lambda: models.recordings()[0]))
+    yield guarded("default precision", lambda: precision_row(models), float32=False)
+
+
+def rnn_precision_setting():
+    """How PyTorch is set to run cuDNN's RNNs in float32: 'tf32', 'ieee'..."""
+    rnn = getattr(torch.backends.cudnn, "rnn", None)
+    if hasattr(rnn, "fp32_precision"):
+        return f"torch.backends.cudnn.rnn.fp32_precision={rnn.fp32_precision!r}"
+    return f"torch.backends.cudnn.allow_tf32={torch.backends.cudnn.allow_tf32}"
+
+
+def precision_row(models):
+    """A figure, not a check: how far predict_proba on the device with PyTorch's default
+    precision is from float32 (the other checks run in float32)."""
+    from sktorchcw._device import float32_rnn
+
+    estimator = models.classifier()
+    X, _ = models.windows()
+    with float32_rnn():
+        exact = estimator.predict_proba(X)
+    setting = rnn_precision_setting()
+    difference = max_abs_difference(estimator.predict_proba(X), exact)
+    return Check("predict_proba, default precision vs float32", "-",
+                 f"max abs diff {difference:.2g}",
+                 f"classifier {models.where(estimator)}; PyTorch's default here: {setting} "
+                 "(TF32 on Ampere and newer GPUs); the other checks run in float32")
 
 
 def step_onnx(models, context):

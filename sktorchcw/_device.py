@@ -1,10 +1,12 @@
 """Turn a ``device`` parameter ('auto', 'cpu', 'cuda', 'cuda:N', 'mps') into a usable device."""
 
 import contextlib
+from typing import Any
 
 import torch
 
-__all__ = ["resolve_device", "seeded_torch", "get_rng_state", "set_rng_state"]
+__all__ = ["resolve_device", "seeded_torch", "get_rng_state", "set_rng_state",
+           "float32_rnn"]
 
 _HOW_TO = "Use 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'."
 
@@ -108,3 +110,38 @@ def set_rng_state(state, device):
     torch.set_rng_state(state["cpu"])
     if "cuda" in state and torch.device(device).type == "cuda":
         torch.cuda.set_rng_state(state["cuda"], device)
+
+
+@contextlib.contextmanager
+def float32_rnn():
+    """Run cuDNN's LSTM in IEEE float32 inside the block, and restore the setting after.
+
+    PyTorch lets cuDNN compute RNNs in TF32 by default on Ampere and newer GPUs
+    (``torch.backends.cudnn.rnn.fp32_precision = 'tf32'`` from torch 2.9,
+    ``torch.backends.cudnn.allow_tf32 = True`` before), which rounds the inputs of
+    every matrix product to 10 mantissa bits; results then differ from the CPU's and
+    from an ONNX runtime's at about 1e-3. Comparisons of GPU results with those run
+    inside this block. It changes nothing on the CPU.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sktorchcw._device import float32_rnn
+    >>> with float32_rnn():
+    ...     pass  # GPU LSTMs here compute in float32
+    """
+    rnn: Any = getattr(torch.backends.cudnn, "rnn", None)
+    if hasattr(rnn, "fp32_precision"):  # torch >= 2.9; mixing in the old flag is an error
+        previous = rnn.fp32_precision
+        rnn.fp32_precision = "ieee"
+        try:
+            yield
+        finally:
+            rnn.fp32_precision = previous
+        return
+    previous = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32 = previous
