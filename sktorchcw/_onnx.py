@@ -123,8 +123,9 @@ def _fitted_module(estimator):
     if not isinstance(estimator, SequenceEstimator):
         raise TypeError(
             f"export_onnx exports an LSTMBlinkClassifier or LSTMBlinkTagger, not "
-            f"{type(estimator).__name__}. For a Pipeline, export its last step (and apply "
-            "the steps before it yourself)."
+            f"{type(estimator).__name__}. For a search such as GridSearchCV, export its "
+            "best_estimator_; for a Pipeline, its last step (and apply the steps before it "
+            "yourself)."
         )
     check_is_fitted(estimator)
     module = estimator.module_
