@@ -17,18 +17,21 @@ from sklearn.utils.validation import check_is_fitted
 from ._estimator import SequenceEstimator
 from ._module import LSTMFrameLogits
 
-__all__ = ["export_onnx", "DEFAULT_OPSET", "MIN_OPSET"]
+__all__ = ["export_onnx", "DEFAULT_OPSET", "MIN_OPSET", "STATE_INPUTS", "STATE_OUTPUTS"]
 
 #: The opset written when none is asked for: run by onnxruntime 1.12 and later.
 DEFAULT_OPSET = 17
 #: The oldest opset whose operators (Softmax on the last axis, Reshape...) the graph uses.
 MIN_OPSET = 13
+#: A stateful graph's inputs and outputs of the LSTM state, each (num_layers, N, H).
+STATE_INPUTS = ("state_h", "state_c")
+STATE_OUTPUTS = ("next_state_h", "next_state_c")
 # PyTorch stacks an LSTM's gate weights in the order input, forget, cell, output;
 # ONNX in the order input, output, forget, cell.
 _ONNX_GATE_ORDER = (0, 3, 1, 2)
 
 
-def export_onnx(estimator, path, *, opset=None):
+def export_onnx(estimator, path, *, opset=None, stateful=False):
     """Write a fitted estimator's ``predict_proba`` as an ONNX model.
 
     The graph takes ``x``, float32 of shape ``(N, T, F)``, and ``lengths``, int64 of
@@ -45,10 +48,20 @@ def export_onnx(estimator, path, *, opset=None):
     (the head's bias alone): padding, to be ignored as ``predict_proba`` of a list
     leaves it out.
 
+    With ``stateful=True`` (unidirectional models only) the graph continues from an
+    LSTM state, so a live recording can be fed chunk by chunk in any ONNX runtime, as
+    :meth:`LSTMBlinkTagger.stream` does in Python: the inputs ``state_h`` and
+    ``state_c``, float32 ``(num_layers, N, hidden_size)`` (zeros for a new recording),
+    and the outputs ``next_state_h`` and ``next_state_c``, the state after each
+    sequence's last valid frame, to pass to the next call. Fed in chunks this way, the
+    probabilities equal ``predict_proba`` of the whole recording. A sequence of length
+    0 keeps its state, so one batch can carry several streams, some without new frames.
+
     The model's metadata (``metadata_props``) holds ``classes`` (``classes_`` as a
-    JSON list), ``estimator``, ``n_features``, ``input_layout``, ``prior_correction``
-    and ``sktorchcw_version``. A model fitted on 2-D X (one feature, ``input_layout``
-    ``'columns'``) takes ``x`` of shape ``(N, T, 1)``.
+    JSON list), ``estimator``, ``n_features``, ``input_layout``, ``prior_correction``,
+    ``stateful``, ``num_layers``, ``hidden_size`` and ``sktorchcw_version``. A model
+    fitted on 2-D X (one feature, ``input_layout`` ``'columns'``) takes ``x`` of shape
+    ``(N, T, 1)``.
 
     Parameters
     ----------
@@ -59,6 +72,8 @@ def export_onnx(estimator, path, *, opset=None):
     opset : int, default=None
         The ONNX opset of the graph, from 13 to the newest the installed ``onnx``
         knows; None writes 17, which onnxruntime 1.12 and later run.
+    stateful : bool, default=False
+        Add the LSTM state as inputs and outputs, for streaming (see above).
 
     Raises
     ------
@@ -70,8 +85,9 @@ def export_onnx(estimator, path, *, opset=None):
     TypeError
         For anything but an LSTMBlinkClassifier or LSTMBlinkTagger.
     ValueError
-        For what ONNX's LSTM cannot compute (``module__proj_size``), an opset out of
-        range, or classes that JSON cannot hold.
+        For what ONNX's LSTM cannot compute (``module__proj_size``), ``stateful=True``
+        with a bidirectional model, an opset out of range, or classes that JSON cannot
+        hold.
 
     See Also
     --------
@@ -96,14 +112,35 @@ def export_onnx(estimator, path, *, opset=None):
     True
     >>> session.get_modelmeta().custom_metadata_map["classes"]
     '[0, 1]'
+
+    A stateful graph, fed one window in two chunks:
+
+    >>> sktorchcw.export_onnx(clf, path, stateful=True)
+    >>> session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+    >>> state = np.zeros((1, 1, clf.hidden_size), dtype=np.float32)  # (layers, N, hidden)
+    >>> h, c = state, state
+    >>> for chunk in (X[:1, :12], X[:1, 12:]):
+    ...     proba, h, c = session.run(None, {"x": chunk, "lengths": np.array([len(chunk[0])]),
+    ...                                      "state_h": h, "state_c": c})
+    >>> bool(np.allclose(proba, clf.predict_proba(X[:1]), atol=1e-5))
+    True
     """
     onnx = _import_onnx()
     module = _fitted_module(estimator)
+    _check_stateful(stateful, module)
     opset = _check_opset(opset, onnx)
     graph = _GraphBuilder(onnx)
-    probabilities = _probabilities(graph, module, _log_training_weight(estimator))
-    model = graph.model(module.input_mean.shape[0], _output_shape(module), probabilities,
-                        opset, _metadata(estimator, module))
+    graph.add_input("x", np.float32, ["batch", "time", module.input_mean.shape[0]])
+    graph.add_input("lengths", np.int64, ["batch"])
+    state = _state_inputs(graph, module.lstm) if stateful else None
+    probabilities, next_state = _probabilities(graph, module, _log_training_weight(estimator),
+                                               state)
+    graph.add_output(probabilities, "probabilities", np.float32, _output_shape(module))
+    if stateful:
+        state_shape = [module.lstm.num_layers, "batch", module.lstm.hidden_size]
+        for name, value in zip(STATE_OUTPUTS, next_state, strict=True):
+            graph.add_output(value, name, np.float32, state_shape)
+    model = graph.model(opset, _metadata(estimator, module, stateful))
     onnx.checker.check_model(model)
     onnx.save_model(model, path)
 
@@ -137,6 +174,26 @@ def _fitted_module(estimator):
     return module
 
 
+def _check_stateful(stateful, module):
+    if not isinstance(stateful, (bool, np.bool_)):
+        raise TypeError(f"stateful must be True or False, got {stateful!r}.")
+    if stateful and module.lstm.bidirectional:
+        raise ValueError(
+            "stateful=True needs a unidirectional model, but this one is bidirectional: its "
+            "backward direction reads each sequence from its end, so a chunk's outputs "
+            "depend on frames not yet seen. Fit with bidirectional=False to stream, or "
+            "export with stateful=False and run whole sequences."
+        )
+
+
+def _state_inputs(graph, lstm):
+    """The graph inputs of the LSTM state a stateful graph continues from."""
+    shape = [lstm.num_layers, "batch", lstm.hidden_size]
+    for name in STATE_INPUTS:
+        graph.add_input(name, np.float32, shape)
+    return STATE_INPUTS
+
+
 def _check_opset(opset, onnx):
     newest = onnx.defs.onnx_opset_version()
     if opset is None:
@@ -160,13 +217,14 @@ def _log_training_weight(estimator):
     return np.log(np.asarray(estimator.training_weight_, dtype=np.float64))
 
 
-def _probabilities(graph, module, log_training_weight):
-    """The nodes from the graph's inputs to the name of its probabilities."""
+def _probabilities(graph, module, log_training_weight, state=None):
+    """The nodes from the graph's inputs to its probabilities; and, given the names of an
+    initial state ``(h, c)``, the state after each sequence's last valid frame."""
     standardised = graph.node("Div", [graph.node("Sub", ["x", graph.constant(
         module.input_mean)]), graph.constant(module.input_scale)])
     steps_first = graph.node("Transpose", [standardised], perm=[1, 0, 2])  # (T, N, F)
     lengths = graph.node("Cast", ["lengths"], to=graph.onnx.TensorProto.INT32)
-    outputs, last_states = _lstm(graph, module.lstm, steps_first, lengths)
+    outputs, last_states, next_state = _lstm(graph, module.lstm, steps_first, lengths, state)
     if isinstance(module, LSTMFrameLogits):
         features = _merge_directions(graph, outputs, perm=[2, 0, 1, 3])  # (N, T, D*H)
     else:
@@ -177,14 +235,16 @@ def _probabilities(graph, module, log_training_weight):
     single_logit = module.head.out_features == 1
     if log_training_weight is not None:
         logits = _prior_corrected(graph, logits, log_training_weight, single_logit)
-    return _logits_to_probabilities(graph, logits, single_logit)
+    return _logits_to_probabilities(graph, logits, single_logit), next_state
 
 
-def _lstm(graph, lstm, inputs, lengths):
+def _lstm(graph, lstm, inputs, lengths, state=None):
     """ONNX LSTM nodes for every layer of ``lstm``: the last layer's outputs
-    ``(T, D, N, H)`` and final states ``(D, N, H)``."""
+    ``(T, D, N, H)`` and final states ``(D, N, H)``; and, from an initial state ``(h, c)``
+    of shape ``(num_layers, N, H)`` each, the next one."""
     directions = ["", "_reverse"] if lstm.bidirectional else [""]
     outputs = last_states = ""
+    final_states, final_cells = [], []
     for layer in range(lstm.num_layers):
         if layer:
             inputs = _merge_directions(graph, outputs, perm=[0, 2, 1, 3])  # (T, N, D*H)
@@ -192,10 +252,30 @@ def _lstm(graph, lstm, inputs, lengths):
         weights = [graph.constant(_stacked(lstm, name, suffixes)) for name in ("weight_ih",
                                                                                  "weight_hh")]
         bias = graph.constant(_stacked_bias(lstm, suffixes)) if lstm.bias else ""
-        outputs, last_states = graph.node(
-            "LSTM", [inputs, *weights, bias, lengths], outputs=2, hidden_size=lstm.hidden_size,
+        initial = [] if state is None else [_layer_of(graph, name, layer) for name in state]
+        outputs, last_states, last_cells = graph.node(
+            "LSTM", [inputs, *weights, bias, lengths, *initial], outputs=3,
+            hidden_size=lstm.hidden_size,
             direction="bidirectional" if lstm.bidirectional else "forward")
-    return outputs, last_states
+        final_states.append(last_states)
+        final_cells.append(last_cells)
+    if state is None:
+        return outputs, last_states, None
+    # ONNX's LSTM zeroes the state of a sequence with no frames; keep it as it came instead,
+    # so that a batch of live streams can skip the ones without new frames.
+    no_frames = graph.node("Reshape", [
+        graph.node("Equal", [lengths, graph.constant(np.array(0), dtype=np.int32)]),
+        graph.constant(np.array([1, -1, 1]), dtype=np.int64)])
+    next_state = tuple(
+        graph.node("Where", [no_frames, initial_state, graph.node("Concat", layers, axis=0)])
+        for initial_state, layers in zip(state, (final_states, final_cells), strict=True))
+    return outputs, last_states, next_state
+
+
+def _layer_of(graph, state, layer):
+    """One layer's slice ``(1, N, H)`` of a state ``(num_layers, N, H)``."""
+    return graph.node("Slice", [state, *(graph.constant(np.array([index]), dtype=np.int64)
+                                         for index in (layer, layer + 1, 0))])
 
 
 def _onnx_gates(tensor):
@@ -250,7 +330,7 @@ def _output_shape(module):
     return ["batch", classes]
 
 
-def _metadata(estimator, module):
+def _metadata(estimator, module, stateful):
     from . import __version__
 
     classes = estimator.classes_.tolist()
@@ -267,17 +347,33 @@ def _metadata(estimator, module):
         "n_features": str(module.input_mean.shape[0]),
         "input_layout": estimator.input_layout_,
         "prior_correction": json.dumps(bool(estimator.prior_correction)),
+        "stateful": json.dumps(bool(stateful)),
+        "num_layers": str(module.lstm.num_layers),
+        "hidden_size": str(module.lstm.hidden_size),
         "sktorchcw_version": __version__,
     }
 
 
 class _GraphBuilder:
-    """Collects nodes and constants under unique names and makes the model."""
+    """Collects inputs, nodes, constants and outputs under unique names and makes the
+    model."""
 
     def __init__(self, onnx):
         self.onnx = onnx
-        self.nodes = []
-        self.initializers = []
+        self.inputs, self.nodes, self.initializers, self.outputs = [], [], [], []
+
+    def add_input(self, name, dtype, shape):
+        self.inputs.append(self._value_info(name, dtype, shape))
+
+    def add_output(self, value, name, dtype, shape):
+        """Expose the graph value ``value`` as the output ``name``."""
+        self.nodes.append(self.onnx.helper.make_node("Identity", [value], [name],
+                                                     name=f"output_{name}"))
+        self.outputs.append(self._value_info(name, dtype, shape))
+
+    def _value_info(self, name, dtype, shape):
+        element_type = self.onnx.helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
+        return self.onnx.helper.make_tensor_value_info(name, element_type, shape)
 
     def constant(self, values, dtype=np.float32):
         name = f"const_{len(self.initializers)}"
@@ -294,17 +390,10 @@ class _GraphBuilder:
                                                      **attributes))
         return names[0] if outputs == 1 else names
 
-    def model(self, n_features, output_shape, probabilities, opset, metadata):
-        helper, float32 = self.onnx.helper, self.onnx.TensorProto.FLOAT
-        self.nodes.append(helper.make_node("Identity", [probabilities], ["probabilities"]))
-        graph = helper.make_graph(
-            self.nodes, "sktorchcw_predict_proba",
-            inputs=[helper.make_tensor_value_info("x", float32, ["batch", "time", n_features]),
-                    helper.make_tensor_value_info("lengths", self.onnx.TensorProto.INT64,
-                                                  ["batch"])],
-            outputs=[helper.make_tensor_value_info("probabilities", float32, output_shape)],
-            initializer=self.initializers,
-        )
+    def model(self, opset, metadata):
+        helper = self.onnx.helper
+        graph = helper.make_graph(self.nodes, "sktorchcw_predict_proba", self.inputs,
+                                  self.outputs, initializer=self.initializers)
         opsets = [helper.make_opsetid("", opset)]
         model = helper.make_model(graph, opset_imports=opsets, producer_name="sktorchcw",
                                   ir_version=helper.find_min_ir_version_for(opsets))

@@ -210,6 +210,116 @@ def test_export_leaves_the_estimator_as_it_was(fitted, windows, tmp_path):
     np.testing.assert_array_equal(clf.predict_proba(X), before)
 
 
+# -- stateful graphs: streaming in any ONNX runtime ---------------------------------------
+
+STREAMING = {
+    "unidirectional": {},
+    "two layers, prior correction": {"num_layers": 2, "class_weight": "balanced",
+                                     "prior_correction": True},
+    "single logit": {"criterion": torch.nn.BCEWithLogitsLoss},
+}
+
+
+@pytest.fixture(scope="module", params=list(STREAMING))
+def streaming_tagger(request, windows, frame_labels):
+    X, _ = windows
+    return LSTMBlinkTagger(**FAST, **STREAMING[request.param]).fit(X, frame_labels)
+
+
+def stateful_session(estimator, tmp_path):
+    return session_of(estimator, tmp_path, stateful=True)
+
+
+def zero_state(estimator, n):
+    lstm = estimator.module_.lstm
+    zeros = np.zeros((lstm.num_layers, n, lstm.hidden_size), dtype=np.float32)
+    return zeros, zeros.copy()
+
+
+def run_stateful(session, x, lengths, state):
+    proba, h, c = session.run(None, {"x": x, "lengths": np.asarray(lengths, np.int64),
+                                     "state_h": state[0], "state_c": state[1]})
+    return proba, (h, c)
+
+
+def test_chunks_through_a_stateful_graph_equal_predict_proba(streaming_tagger, ragged,
+                                                             tmp_path):
+    session = stateful_session(streaming_tagger, tmp_path)
+    recording = ragged[0]
+    state, pieces, start = zero_state(streaming_tagger, 1), [], 0
+    for size in (1, 4, 1, 7, 12):
+        chunk = recording[start:start + size]
+        proba, state = run_stateful(session, chunk[None], [len(chunk)], state)
+        pieces.append(proba[0])
+        start += size
+    assert start == len(recording)
+    assert_close(np.concatenate(pieces), streaming_tagger.predict_proba([recording])[0])
+
+
+def test_a_batch_of_streams_with_uneven_chunks_and_idle_streams(streaming_tagger, ragged,
+                                                                 tmp_path):
+    """Each row of the batch is one live recording; a row with no new frames (length 0)
+    keeps its state."""
+    session = stateful_session(streaming_tagger, tmp_path)
+    recordings = ragged[:3]  # 25, 13 and 5 frames
+    chunk_sizes = [(3, 5, 0), (0, 4, 2), (10, 0, 3), (12, 4, 0)]
+    state, received = zero_state(streaming_tagger, 3), [[] for _ in recordings]
+    starts = [0, 0, 0]
+    for sizes in chunk_sizes:
+        chunks = [recording[start:start + size]
+                  for recording, start, size in zip(recordings, starts, sizes, strict=True)]
+        x, _ = padded([chunk if len(chunk) else np.zeros((1, 2), np.float32)
+                       for chunk in chunks])
+        proba, state = run_stateful(session, x, sizes, state)
+        for row, size in enumerate(sizes):
+            received[row].append(proba[row, :size])
+            starts[row] += size
+    assert starts == [len(recording) for recording in recordings]
+    assert_close([np.concatenate(parts) for parts in received],
+                 streaming_tagger.predict_proba(recordings))
+
+
+def test_a_stateful_classifier_gives_the_whole_sequences_probabilities(windows, tmp_path):
+    X, y = windows
+    clf = LSTMBlinkClassifier(**FAST, num_layers=2).fit(X, y)
+    session = stateful_session(clf, tmp_path)
+    state = zero_state(clf, len(X))
+    for chunk in (X[:, :5], X[:, 5:6], X[:, 6:]):
+        proba, state = run_stateful(session, chunk, [chunk.shape[1]] * len(X), state)
+    assert_close(proba, clf.predict_proba(X))
+
+
+def test_the_plain_graph_has_no_state_and_the_stateful_one_says_so(streaming_tagger, tmp_path):
+    plain = session_of(streaming_tagger, tmp_path)
+    assert [item.name for item in plain.get_inputs()] == ["x", "lengths"]
+    assert [item.name for item in plain.get_outputs()] == ["probabilities"]
+    stateful = stateful_session(streaming_tagger, tmp_path)
+    assert [item.name for item in stateful.get_inputs()] == ["x", "lengths", "state_h",
+                                                             "state_c"]
+    assert [item.name for item in stateful.get_outputs()] == ["probabilities", "next_state_h",
+                                                              "next_state_c"]
+    lstm = streaming_tagger.module_.lstm
+    assert stateful.get_inputs()[2].shape == [lstm.num_layers, "batch", lstm.hidden_size]
+    metadata = stateful.get_modelmeta().custom_metadata_map
+    assert json.loads(metadata["stateful"]) is True
+    assert int(metadata["num_layers"]) == lstm.num_layers
+    assert int(metadata["hidden_size"]) == lstm.hidden_size
+
+
+def test_a_bidirectional_model_cannot_be_stateful(windows, frame_labels, tmp_path):
+    X, _ = windows
+    tagger = LSTMBlinkTagger(**FAST, bidirectional=True).fit(X, frame_labels)
+    with pytest.raises(ValueError, match="stateful=True needs a unidirectional model"):
+        export_onnx(tagger, tmp_path / "model.onnx", stateful=True)
+    assert not (tmp_path / "model.onnx").exists()
+
+
+@pytest.mark.parametrize("stateful", ["yes", 1, None])
+def test_stateful_must_be_a_bool(fitted, stateful, tmp_path):
+    with pytest.raises(TypeError, match="stateful must be True or False"):
+        export_onnx(fitted["classifier"], tmp_path / "model.onnx", stateful=stateful)
+
+
 # -- what cannot be exported -----------------------------------------------------------
 
 
