@@ -60,6 +60,9 @@ def run(rank, world_size, init_method):
     dist.init_process_group("gloo", init_method=init_method, rank=rank, world_size=world_size)
     try:
         train(rank, world_size)
+        # Tear the group down together: a gloo process whose peer destroys the group while
+        # it still works (rank 0 evaluates after the last epoch) can abort at exit.
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 

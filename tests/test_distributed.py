@@ -48,6 +48,7 @@ def _worker(rank, world_size, init_file, reduction, results):
         dist.all_reduce(mean_loss)
         results[rank] = (float(mean_loss) / world_size,
                          [p.grad.clone() for p in model.module.parameters()])
+        dist.barrier()  # tear the group down together (see examples/train_data_parallel.py)
     finally:
         dist.destroy_process_group()
 
