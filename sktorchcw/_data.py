@@ -25,7 +25,7 @@ from sklearn.utils.validation import _check_sample_weight, validate_data
 __all__ = ["Sequences", "check_fit_input", "check_predict_input", "check_continued_input",
            "check_some_weight_positive", "check_sample_weight", "encode_labels",
            "check_sequences", "check_label_types", "check_classes", "check_y_given",
-           "check_weights_in_float32_range", "NEW_CLASS_HINT"]
+           "check_weights_in_float32_range", "as_float32", "NEW_CLASS_HINT"]
 
 COLUMNS = "columns"
 SEQUENCES = "sequences"
@@ -163,7 +163,7 @@ def _check_X(estimator, X, *, reset, fitted_layout=None):
         if fitted_layout == SEQUENCES:
             return _univariate_for_sequence_model(estimator, X)
         values = validate_data(estimator, X, reset=reset, dtype=[np.float64, np.float32])
-        return Sequences(_as_float32(values)[:, :, None], None, COLUMNS)
+        return Sequences(as_float32(values)[:, :, None], None, COLUMNS)
     else:
         values = check_array(X, allow_nd=True, ensure_2d=False, dtype=[np.float64, np.float32])
         if values.ndim == 1:
@@ -180,7 +180,7 @@ def _check_X(estimator, X, *, reset, fitted_layout=None):
         if values.shape[1] == 0 or values.shape[2] == 0:
             raise ValueError(f"X has shape {values.shape}; it needs at least one time step and "
                              "one feature.")
-        sequences = Sequences(_as_float32(values), None, SEQUENCES)
+        sequences = Sequences(as_float32(values), None, SEQUENCES)
     _check_sequence_features(estimator, sequences, reset=reset, fitted_layout=fitted_layout,
                              from_list=from_list)
     return sequences
@@ -212,7 +212,7 @@ def _univariate_for_sequence_model(estimator, X):
             "list of (n_timesteps, n_features) arrays."
         )
     values = check_array(X, dtype=[np.float64, np.float32])
-    return Sequences(_as_float32(values)[:, :, None], None, SEQUENCES)
+    return Sequences(as_float32(values)[:, :, None], None, SEQUENCES)
 
 
 def _check_sequence_features(estimator, sequences, *, reset, fitted_layout, from_list=False):
@@ -302,12 +302,15 @@ def _sequence_array(index, item):
         )
     if not np.isfinite(array).all():
         raise ValueError(f"Sequence {index} of X contains NaN or infinity.")
-    return _as_float32(array)
+    return as_float32(array)
 
 
-def _as_float32(values):
-    if values.dtype != np.float32 and np.abs(values).max() > _FLOAT32_MAX:
-        raise ValueError("X has values too large for float32 (above 3.4e38 in magnitude).")
+def as_float32(values, name="X"):
+    """``values`` as a C-contiguous float32 array, or a ValueError for values float32
+    cannot hold."""
+    if values.dtype != np.float32 and values.size and np.abs(values).max() > _FLOAT32_MAX:
+        raise ValueError(f"{name} has values too large for float32 (above 3.4e38 in "
+                         "magnitude).")
     return np.ascontiguousarray(values, dtype=np.float32)
 
 

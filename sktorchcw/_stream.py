@@ -7,12 +7,10 @@ import numpy as np
 import torch
 from sklearn.utils.validation import check_is_fitted
 
+from ._data import as_float32
 from ._estimator import prior_corrected
 
 __all__ = ["FrameStream"]
-
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
-
 
 class FrameStream:
     """Per-frame probabilities of a recording that arrives a few frames at a time.
@@ -204,15 +202,9 @@ class FrameStream:
             array = np.asarray(array, dtype=np.float64)
         if not np.isfinite(array).all():
             raise ValueError("frames contain NaN or infinity; the tagger needs finite values.")
-        if array.dtype != np.float32:
-            if array.size and np.abs(array).max() > _FLOAT32_MAX:
-                raise ValueError("frames have values too large for float32 (above 3.4e38 in "
-                                 "magnitude).")
-            return array.astype(np.float32)
-        if not array.flags.c_contiguous or not array.flags.writeable:
-            # torch.from_numpy needs positive strides and warns about read-only memory.
-            return array.copy(order="C")
-        return array
+        array = as_float32(array, name="frames")
+        # torch.from_numpy warns about read-only memory.
+        return array if array.flags.writeable else array.copy()
 
     def __repr__(self):
         return (f"{type(self).__name__}(n_features={self._n_features}, "
