@@ -95,6 +95,8 @@ on the CPU is never a result.
 import argparse
 import dataclasses
 import datetime
+import functools
+import importlib.util
 import json
 import math
 import os
@@ -527,6 +529,7 @@ def step_tests(context):
 
 
 def step_benchmarks(context):
+    format_value = benchmark_suite().format_value
     out = context["out"] / "gpu_check_benchmarks"
     command = [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--device",
                context["device"], "--only", *BENCH_SECTIONS, "--out", str(out)]
@@ -551,7 +554,7 @@ def step_benchmarks(context):
             target = f"target {item['target']}" if item["target"] else "no target"
             figures.append(Check(
                 f"bench {key[0]}: {item['name']}", item["status"] or "-",
-                f"{format_number(item['value'])} {item['unit']}", f"{target}{spread}"))
+                f"{format_value(item['value'])} {item['unit']}", f"{target}{spread}"))
     finite = all(math.isfinite(float(value)) for value in (
         item["value"] for section in results["sections"].values() for item in section["rows"]))
     missing = [key for key in BENCH_SECTIONS if key not in results["sections"]]
@@ -568,14 +571,19 @@ def step_benchmarks(context):
     return [summary, *figures]
 
 
-def format_number(value):
-    value = float(value)
-    if not math.isfinite(value):
-        return str(value)
-    return f"{value:.4g}" if abs(value) < 1e4 else f"{value:.0f}"
-
-
 # -- running and reporting --------------------------------------------------------------
+
+
+@functools.cache
+def benchmark_suite():
+    """``benchmarks/run.py`` as a module, loaded by its path (a package named
+    ``benchmarks`` installed elsewhere cannot stand in for it). It imports sktorchcw: call
+    it once ``main`` has checked that sktorchcw imports."""
+    spec = importlib.util.spec_from_file_location("sktorchcw_benchmark_suite",
+                                                  ROOT / "benchmarks" / "run.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def describe(device, args, cuda):
@@ -587,7 +595,8 @@ def describe(device, args, cuda):
     info = {
         "mode": ("full" if not args.quick else "quick") + ("" if cuda else ", CPU rehearsal"),
         "device": device,
-        "card": torch.cuda.get_device_name(torch.device(device)) if cuda else cpu_model(),
+        "card": (torch.cuda.get_device_name(torch.device(device)) if cuda
+                 else benchmark_suite().cpu_model()),
         "torch": torch.__version__,
         "cuda": torch.version.cuda if cuda else None,
         "cudnn": torch.backends.cudnn.version() if cuda else None,
@@ -602,17 +611,6 @@ def describe(device, args, cuda):
         properties = torch.cuda.get_device_properties(torch.device(device))
         info["gpu_memory_gib"] = round(properties.total_memory / 2**30, 1)
     return info
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def git_commit():
