@@ -132,12 +132,14 @@ def export_onnx(estimator, path, *, opset=None, stateful=False):
     graph = _GraphBuilder(onnx)
     graph.add_input("x", np.float32, ["batch", "time", module.input_mean.shape[0]])
     graph.add_input("lengths", np.int64, ["batch"])
-    state = _state_inputs(graph, module.lstm) if stateful else None
+    state_shape = [module.lstm.num_layers, "batch", module.lstm.hidden_size]
+    if stateful:
+        for name in STATE_INPUTS:
+            graph.add_input(name, np.float32, state_shape)
     probabilities, next_state = _probabilities(graph, module, _log_training_weight(estimator),
-                                               state)
+                                               STATE_INPUTS if stateful else None)
     graph.add_output(probabilities, "probabilities", np.float32, _output_shape(module))
     if stateful:
-        state_shape = [module.lstm.num_layers, "batch", module.lstm.hidden_size]
         for name, value in zip(STATE_OUTPUTS, next_state, strict=True):
             graph.add_output(value, name, np.float32, state_shape)
     model = graph.model(opset, _metadata(estimator, module, stateful))
@@ -184,14 +186,6 @@ def _check_stateful(stateful, module):
             "depend on frames not yet seen. Fit with bidirectional=False to stream, or "
             "export with stateful=False and run whole sequences."
         )
-
-
-def _state_inputs(graph, lstm):
-    """The graph inputs of the LSTM state a stateful graph continues from."""
-    shape = [lstm.num_layers, "batch", lstm.hidden_size]
-    for name in STATE_INPUTS:
-        graph.add_input(name, np.float32, shape)
-    return STATE_INPUTS
 
 
 def _check_opset(opset, onnx):
