@@ -663,6 +663,7 @@ def frames_to_windows(
     frame_step=None,
     label_rule="center",
     center_fraction=0.5,
+    positive=None,
 ):
     """Cut a per-frame table into fixed-length windows, one label and group per window.
 
@@ -701,18 +702,35 @@ def frames_to_windows(
     label_rule : {'center', 'any', 'last'} or callable, default='center'
         How a window's frame labels become its label:
 
-        - ``'center'``: the largest label among the central ``center_fraction``
-          of the frames; for 0/1 labels, 1 when a positive frame lies there.
-          The central part is the ``ceil(center_fraction * window)`` middle
-          frames (one frame left of centre when they cannot be centred exactly).
-        - ``'any'``: the largest label of the window; for 0/1 labels, 1 when any
-          frame is positive.
+        - ``'center'``: ``positive`` when a ``positive`` frame lies among the
+          central ``center_fraction`` of the frames, otherwise the most common
+          label there. The central part is the ``ceil(center_fraction * window)``
+          middle frames (one frame left of centre when they cannot be centred
+          exactly).
+        - ``'any'``: ``positive`` when any frame of the window is ``positive``,
+          otherwise the window's most common label.
         - ``'last'``: the label of the window's last frame.
         - callable: called with the window's labels, a 1-D array in frame
           order, and returns the window's label.
+
+        Without ``positive``, ``'center'`` and ``'any'`` take the largest label
+        (for 0/1 labels, 1 when a positive frame lies there): for numbers and
+        bools, and for an ordered Categorical by its order (its last category is
+        the event). Strings and unordered Categoricals have no order that tells
+        the event apart ("open" sorts after "blink"), so with more than one label
+        these rules need ``positive``.
     center_fraction : float, default=0.5
         Fraction, in (0, 1], of the window's frames that count for ``'center'``
         (0.5 is the middle half). Checked but not used by the other rules.
+    positive : label, default=None
+        The event label (``"blink"``, 1, ...) for ``'center'`` and ``'any'``: a
+        window holding an event frame there is labelled ``positive``, any other
+        one the most common of its labels there (ties go to the label that sorts
+        first, the first category for a Categorical). It must be one of the
+        labels in ``label_col`` (or a category of a Categorical column, which
+        can also name a label absent from these frames). Checked but not used by
+        the other rules. For 0/1 or boolean labels ``positive=1`` gives the same
+        windows as ``None``.
 
     Returns
     -------
@@ -737,8 +755,10 @@ def frames_to_windows(
         ``window`` or ``stride`` below 1, ``center_fraction`` outside (0, 1], an
         unknown ``label_rule``, two rows of a group with the same ``order_col``
         value, a ``frame_step`` that is not positive, missing (for a non-integer
-        ``order_col``) or given without ``order_col``, or no run of consecutive
-        frames long enough for one window.
+        ``order_col``) or given without ``order_col``, no run of consecutive
+        frames long enough for one window, a ``positive`` that is not a label of
+        ``label_col``, or ``'center'``/``'any'`` without ``positive`` on strings
+        or an unordered Categorical of more than one label.
 
     Notes
     -----
@@ -790,11 +810,22 @@ def frames_to_windows(
     ...     group_col="video", order_col="frame")
     >>> X[:, :, 0].tolist(), y.tolist(), groups.tolist()
     ([[0.0, 1.0, 2.0], [4.0, 5.0, 6.0]], [1, 0], ['a', 'a'])
+
+    String labels need the event named: a window with a ``"blink"`` frame is
+    ``"blink"`` however the labels sort.
+
+    >>> frames["state"] = frames["blink"].map({0: "open", 1: "blink"})
+    >>> frames_to_windows(
+    ...     frames, window=3, stride=1, feature_cols="frame", label_col="state",
+    ...     group_col="video", order_col="frame", label_rule="any", positive="blink")[1]
+    array(['blink', 'open'], dtype=object)
     """
     feature_cols = _check_frames(frames, feature_cols, label_col, group_col, order_col)
     window, stride = _check_window_and_stride(window, stride)
     label_rule = _check_label_rule(label_rule)
     _check_center_fraction(center_fraction)
+    label_values, choose_labels = _label_chooser(frames[label_col], label_col, label_rule,
+                                                 positive)
     frame_step = _check_frame_step(frames, order_col, frame_step)
     group_codes, group_ids = pd.factorize(frames[group_col], sort=False)
     group_sizes = np.bincount(group_codes, minlength=len(group_ids))
@@ -807,8 +838,8 @@ def frames_to_windows(
     starts = _window_starts(run_starts, run_lengths, window, stride)
     features = frames[feature_cols].to_numpy(dtype=np.float32)[row_order]
     X = np.ascontiguousarray(_windows_at(features, starts, window), dtype=np.float32)
-    label_windows = _windows_at(frames[label_col].to_numpy()[row_order], starts, window)
-    y = _window_labels(label_windows, label_rule, center_fraction)
+    label_windows = _windows_at(label_values[row_order], starts, window)
+    y = choose_labels(_window_labels(label_windows, label_rule, center_fraction))
     groups = np.asarray(group_ids.take(group_codes[row_order[starts]]))
     return X, y, groups
 
@@ -1204,6 +1235,8 @@ def _windows_at(values, starts, window):
 
 
 def _window_labels(label_windows, label_rule, center_fraction):
+    """The label of each window by the rule; for 'center' and 'any', the frames the
+    rule looks at (the central part, or all), for the chooser to reduce."""
     if callable(label_rule):
         return np.asarray([label_rule(labels) for labels in label_windows])
     if label_rule == "last":
@@ -1213,4 +1246,130 @@ def _window_labels(label_windows, label_rule, center_fraction):
         n_central = max(1, math.ceil(center_fraction * window - 1e-9))
         first = (window - n_central) // 2
         label_windows = label_windows[:, first : first + n_central]
+    return label_windows
+
+
+def _label_chooser(labels, label_col, label_rule, positive):
+    """The label column's values to cut windows from, and the function that turns what
+    :func:`_window_labels` returns into the windows' labels.
+
+    'last' and callables cut the labels themselves. 'center' and 'any' reduce each
+    window's frames: to ``positive`` when one is there, else to the most common label
+    (ties to the smallest code: the label that sorts first, the first category); without
+    ``positive``, to the largest label, where the labels have an order that puts the
+    event last (numbers, bools, an ordered Categorical).
+    """
+    categorical = isinstance(labels.dtype, pd.CategoricalDtype)
+    if positive is not None:
+        _check_positive_label(labels, label_col, positive, categorical)
+    if callable(label_rule) or label_rule == "last":
+        return labels.to_numpy(), _unchanged
+    if categorical and (positive is not None or labels.cat.ordered):
+        codes = labels.cat.codes.to_numpy()
+        uniques = labels.cat.categories.to_numpy()
+        if positive is None:
+            return codes, _largest_of(uniques)
+        return codes, _event_or_most_common(uniques, labels.cat.categories.get_loc(positive))
+    if positive is not None:
+        codes, uniques = _sorted_codes(labels.to_numpy())
+        position = int(np.flatnonzero(_equals(uniques, positive))[0])
+        return codes, _event_or_most_common(uniques, position)
+    if not categorical and _holds_numbers(labels):
+        return labels.to_numpy(), _largest
+    present = labels.unique()
+    if len(present) > 1:
+        _raise_labels_without_order(label_col, label_rule, present, categorical)
+    return labels.to_numpy(), _largest
+
+
+def _unchanged(window_labels):
+    return window_labels
+
+
+def _largest(label_windows):
     return label_windows.max(axis=1)
+
+
+def _largest_of(uniques):
+    def choose(code_windows):
+        return uniques[code_windows.max(axis=1)]
+
+    return choose
+
+
+def _event_or_most_common(uniques, positive_code):
+    def choose(code_windows):
+        n_windows, n_codes = len(code_windows), len(uniques)
+        has_event = (code_windows == positive_code).any(axis=1)
+        # Counts of each code per window: one bincount over codes offset per window.
+        offsets = n_codes * np.arange(n_windows)[:, None]
+        counts = np.bincount((code_windows + offsets).ravel(), minlength=n_windows * n_codes)
+        counts = counts.reshape(n_windows, n_codes)
+        counts[:, positive_code] = -1
+        return uniques[np.where(has_event, positive_code, counts.argmax(axis=1))]
+
+    return choose
+
+
+def _sorted_codes(values):
+    """Codes of ``values`` into their distinct values, sorted where they can be."""
+    try:
+        return pd.factorize(values, sort=True)
+    except TypeError:  # labels of types that do not compare: first-appearance order
+        return pd.factorize(values, sort=False)
+
+
+def _equals(values, label):
+    """``values == label`` element by element, False for values of another type."""
+    equal = np.asarray(values) == label
+    if np.ndim(equal) == 0:  # a comparison numpy could not make element-wise
+        return np.zeros(np.shape(values), dtype=bool)
+    return equal.astype(bool, copy=False)
+
+
+def _holds_numbers(labels):
+    dtype = labels.dtype
+    if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_numeric_dtype(dtype):
+        return True
+    kind = pd.api.types.infer_dtype(labels, skipna=True)
+    return kind in ("integer", "floating", "boolean", "mixed-integer-float", "decimal")
+
+
+def _label_list(values, most=10):
+    """Distinct labels as plain values, sorted where they can be, for messages."""
+    values = [_plain(value) for value in values]
+    try:
+        values = sorted(values)
+    except TypeError:
+        pass
+    return values if len(values) <= most else [*values[:most], "..."]
+
+
+def _check_positive_label(labels, label_col, positive, categorical):
+    if categorical:
+        if positive in labels.cat.categories:
+            return
+        raise ValueError(
+            f"positive={positive!r} is not a category of label_col {label_col!r}: "
+            f"{_label_list(labels.cat.categories)}. Name the event label, one of those "
+            "(e.g. positive='blink'), or add it to the categories."
+        )
+    if _equals(labels.to_numpy(), positive).any():
+        return
+    raise ValueError(
+        f"positive={positive!r} is not among the labels of label_col {label_col!r}: "
+        f"{_label_list(labels.unique())}. Name the event label, one of those (e.g. "
+        "positive='blink'); to name a label absent from these frames, make the column a "
+        "Categorical that lists it."
+    )
+
+
+def _raise_labels_without_order(label_col, label_rule, present, categorical):
+    kind = "an unordered Categorical of the labels" if categorical else "the labels"
+    raise ValueError(
+        f"label_rule={label_rule!r} needs to know which label is the event, but label_col "
+        f"{label_col!r} holds {kind} {_label_list(present)}, whose order does not tell "
+        "(the largest is not necessarily the event: 'open' sorts after 'blink'). Name the "
+        "event label with positive=, e.g. positive='blink', or make the column an ordered "
+        "Categorical whose last category is the event."
+    )

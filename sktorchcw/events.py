@@ -1,17 +1,43 @@
-"""From per-frame labels to events (blinks), and scores that count events, not frames.
+"""Scores for per-frame labels: events (blinks) and frames.
+
+This module is the home of sktorchcw's scorers. The event scorers turn per-frame labels
+into events and count events, not frames; the frame-level scorers
+(:func:`frame_balanced_accuracy_score`, :func:`frame_f1_score`) score every frame.
+All of them are scikit-learn score functions: wrap them in
+:func:`sklearn.metrics.make_scorer` for a grid search or ``cross_val_score`` of
+:class:`~sktorchcw.LSTMBlinkTagger`.
 
 An event is a half-open frame interval ``(start, stop)``: frames ``start`` to
 ``stop - 1``. A detection matches at most one true event and a true event at most one
 detection, by their intersection over union (IoU); the matching maximises the number of
 matched pairs, then their total IoU.
+
+The scorers take ``y_true`` and ``y_pred`` in every per-recording format that the
+tagger's ``fit`` accepts: a padded ``(n_recordings, T)`` array or DataFrame (any padding
+value), a list or tuple of 1-D arrays or Series, a 1-D object array or a pandas Series of
+arrays. The two sides are paired recording by recording: when one is a padded table and
+the other gives each recording's own labels, the padded rows are cut to those lengths
+(padding is never read); two sides of separate rows must agree in length, recording by
+recording; two padded tables must have the same shape.
+
+A scorer whose ``positive`` label is among neither the true nor the predicted labels
+raises a ValueError, as scikit-learn's ``pos_label`` does: with string labels such as
+``"open"``/``"blink"`` name the event, e.g. ``make_scorer(event_f1_score,
+positive="blink")``. Only frames all of one label of ``positive``'s kind (a number, or a
+string) are scored without it: a fold without events in which none were predicted.
 """
 
 from numbers import Integral, Real
 
 import numpy as np
+import pandas as pd
 from scipy.optimize import linear_sum_assignment
+from sklearn.metrics import balanced_accuracy_score, f1_score
 
-__all__ = ["frames_to_events", "match_events", "event_f1_score", "event_scores"]
+from ._labels import label_rows
+
+__all__ = ["frames_to_events", "match_events", "event_f1_score", "event_scores",
+           "frame_balanced_accuracy_score", "frame_f1_score"]
 
 
 def frames_to_events(labels, positive=1, min_frames=1, max_gap=0):
@@ -90,46 +116,72 @@ def match_events(true_events, pred_events, min_iou=0.2, *, zero_division=1.0):
 
 def event_scores(y_true, y_pred, *, positive=1, min_iou=0.2, min_frames=1, max_gap=0,
                  zero_division=1.0):
-    """Event precision, recall and F1 over many sequences of per-frame labels.
+    """Event precision, recall and F1 over many recordings of per-frame labels.
 
     True events are the runs of ``positive`` frames in ``y_true``; detections are those
     of ``y_pred`` after ``max_gap`` merging and ``min_frames`` filtering. Hits are
-    counted per sequence (:func:`match_events`) and summed.
+    counted per recording (:func:`match_events`) and summed.
 
     Parameters
     ----------
-    y_true, y_pred : list of arrays of shape (n_frames_i,), or 2-D arrays
-        Per-frame labels of the same sequences (``LSTMBlinkTagger.predict`` gives
-        ``y_pred`` in the structure of its input).
-    positive, min_iou, min_frames, max_gap, zero_division
+    y_true, y_pred : per-recording labels
+        Per-frame labels of the same recordings, in any format the tagger's ``fit``
+        takes: a list of 1-D arrays, a padded 2-D array or DataFrame, a Series or an
+        object array of 1-D arrays (``LSTMBlinkTagger.predict`` gives ``y_pred`` in the
+        structure of its input). A padded side is cut to the lengths of the other
+        side's recordings; see the module's description.
+    positive : label, default=1
+        The label of event frames. It must be among the true or the predicted labels
+        (e.g. ``positive="blink"`` for ``"open"``/``"blink"`` labels), unless all frames
+        hold one label of its kind (a number or a string): no events, none found.
+    min_iou, min_frames, max_gap, zero_division
         As in :func:`frames_to_events` and :func:`match_events`.
 
     Returns
     -------
     result : dict
         ``tp``, ``fp``, ``fn``, ``precision``, ``recall``, ``f1``.
+
+    Raises
+    ------
+    ValueError
+        For labels in no per-recording format, recordings whose true and predicted
+        labels differ in number, ``positive`` among neither the true nor the predicted
+        labels, or ``min_iou``, ``min_frames`` or ``max_gap`` out of range.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sktorchcw.events import event_scores
+    >>> y_true = [np.array(["open", "blink", "blink", "open"]), np.array(["blink", "open"])]
+    >>> y_pred = np.array([["open", "blink", "open", "open"], ["open", "open", "", ""]])
+    >>> scores = event_scores(y_true, y_pred, positive="blink")  # y_pred's rows are cut
+    >>> scores["tp"], scores["fp"], scores["fn"]
+    (1, 0, 1)
     """
-    _check_min_iou(min_iou)
-    true_rows, pred_rows = _paired_rows(y_true, y_pred)
-    tp = fp = fn = 0
-    for true_labels, pred_labels in zip(true_rows, pred_rows, strict=True):
-        truth = _events_of(true_labels, positive, 1, 0)
-        detected = _events_of(pred_labels, positive, min_frames, max_gap)
-        hits = len(_match(truth, detected, min_iou))
-        tp, fp, fn = tp + hits, fp + len(detected) - hits, fn + len(truth) - hits
-    return _scores(tp, fp, fn, zero_division)
+    true_rows, pred_rows = _checked_event_input(y_true, y_pred, positive, min_iou,
+                                                min_frames, max_gap, "event_scores")
+    return _event_counts(true_rows, pred_rows, positive, min_iou, min_frames, max_gap,
+                         zero_division)
 
 
 def event_f1_score(y_true, y_pred, *, positive=1, min_iou=0.2, min_frames=1, max_gap=0,
                    zero_division=1.0):
-    """Event F1 over many sequences of per-frame labels: a scikit-learn score function.
+    """Event F1 over many recordings of per-frame labels: a scikit-learn score function.
 
     Parameters as for :func:`event_scores`. Use it in a grid search with
-    ``make_scorer(event_f1_score, min_iou=0.3)``.
+    ``make_scorer(event_f1_score, min_iou=0.3)``, and name the event label for labels
+    other than 0/1: ``make_scorer(event_f1_score, positive="blink")``.
 
     Returns
     -------
     f1 : float
+
+    Raises
+    ------
+    ValueError
+        As :func:`event_scores`; in particular when ``positive`` is among neither the
+        true nor the predicted labels.
 
     Examples
     --------
@@ -139,17 +191,140 @@ def event_f1_score(y_true, y_pred, *, positive=1, min_iou=0.2, min_frames=1, max
     >>> y_pred = [np.array([0, 0, 1, 1, 0, 1, 0]), np.array([0, 0, 0, 0, 0])]
     >>> round(event_f1_score(y_true, y_pred), 3)  # tp 1, fp 1, fn 1
     0.5
+    >>> event_f1_score([np.array(["open", "blink"])], [np.array(["open", "open"])])
+    Traceback (most recent call last):
+    ...
+    ValueError: positive=1 is not a valid label: ...
     """
-    return event_scores(y_true, y_pred, positive=positive, min_iou=min_iou,
-                        min_frames=min_frames, max_gap=max_gap,
-                        zero_division=zero_division)["f1"]
+    true_rows, pred_rows = _checked_event_input(y_true, y_pred, positive, min_iou,
+                                                min_frames, max_gap, "event_f1_score")
+    return _event_counts(true_rows, pred_rows, positive, min_iou, min_frames, max_gap,
+                         zero_division)["f1"]
+
+
+def frame_balanced_accuracy_score(y_true, y_pred, *, sample_weight=None):
+    """Balanced accuracy over every frame of many recordings: a scikit-learn score
+    function.
+
+    scikit-learn's :func:`~sklearn.metrics.balanced_accuracy_score` (the mean recall
+    of the classes) on the frames of all recordings together; padding is never read.
+
+    Parameters
+    ----------
+    y_true, y_pred : per-recording labels
+        Per-frame labels of the same recordings, as in :func:`event_scores`.
+    sample_weight : array-like, default=None
+        One weight per recording, shape ``(n_recordings,)``, given to each of its
+        frames, or one per frame in the structure of ``y`` (a list of arrays or a
+        padded table, cut like the labels). Finite and non-negative.
+
+    Returns
+    -------
+    score : float
+
+    Raises
+    ------
+    ValueError
+        For labels in no per-recording format, recordings whose true and predicted
+        labels differ in number, or sample weights that do not fit the recordings.
+
+    See Also
+    --------
+    frame_f1_score : F1 of the event class over all frames.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.metrics import make_scorer
+    >>> from sktorchcw.events import frame_balanced_accuracy_score
+    >>> y_true = [np.array(["open", "blink", "blink", "open"]), np.array(["open", "open"])]
+    >>> y_pred = [np.array(["open", "blink", "open", "open"]), np.array(["open", "blink"])]
+    >>> frame_balanced_accuracy_score(y_true, y_pred)  # (1/2 + 3/4) / 2
+    0.625
+    >>> scorer = make_scorer(frame_balanced_accuracy_score)  # for GridSearchCV(scoring=)
+    """
+    true_rows, pred_rows = _paired_rows(y_true, y_pred)
+    weights = _frame_weights(sample_weight, [len(row) for row in true_rows])
+    return float(balanced_accuracy_score(_frames_of(true_rows), _frames_of(pred_rows),
+                                         sample_weight=weights))
+
+
+def frame_f1_score(y_true, y_pred, *, positive, sample_weight=None):
+    """F1 of the event class over every frame of many recordings: a scikit-learn score
+    function.
+
+    scikit-learn's :func:`~sklearn.metrics.f1_score` of ``positive`` frames against all
+    others (any number of classes), on the frames of all recordings together; padding
+    is never read.
+
+    Parameters
+    ----------
+    y_true, y_pred : per-recording labels
+        Per-frame labels of the same recordings, as in :func:`event_scores`.
+    positive : label
+        The label of event frames (1, ``"blink"``, ...); required. It must be among
+        the true or the predicted labels, as in :func:`event_scores`.
+    sample_weight : array-like, default=None
+        Per recording or per frame, as in :func:`frame_balanced_accuracy_score`.
+
+    Returns
+    -------
+    f1 : float
+
+    Raises
+    ------
+    ValueError
+        As :func:`frame_balanced_accuracy_score`, and when ``positive`` is among
+        neither the true nor the predicted labels.
+
+    See Also
+    --------
+    event_f1_score : F1 of whole events rather than frames.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.metrics import make_scorer
+    >>> from sktorchcw.events import frame_f1_score
+    >>> y_true = [np.array(["open", "blink", "blink", "open"]), np.array(["open", "open"])]
+    >>> y_pred = [np.array(["open", "blink", "open", "open"]), np.array(["open", "blink"])]
+    >>> frame_f1_score(y_true, y_pred, positive="blink")  # tp 1, fp 1, fn 1
+    0.5
+    >>> scorer = make_scorer(frame_f1_score, positive="blink")  # for GridSearchCV(scoring=)
+    """
+    true_rows, pred_rows = _paired_rows(y_true, y_pred)
+    _check_positive(positive, true_rows, pred_rows, "frame_f1_score")
+    weights = _frame_weights(sample_weight, [len(row) for row in true_rows])
+    return float(f1_score(_is_positive(_frames_of(true_rows), positive),
+                          _is_positive(_frames_of(pred_rows), positive),
+                          pos_label=True, sample_weight=weights))
+
+
+def _checked_event_input(y_true, y_pred, positive, min_iou, min_frames, max_gap, scorer):
+    _check_min_iou(min_iou)
+    _check_count("min_frames", min_frames, minimum=1)
+    _check_count("max_gap", max_gap, minimum=0)
+    true_rows, pred_rows = _paired_rows(y_true, y_pred)
+    _check_positive(positive, true_rows, pred_rows, scorer)
+    return true_rows, pred_rows
+
+
+def _event_counts(true_rows, pred_rows, positive, min_iou, min_frames, max_gap,
+                  zero_division):
+    tp = fp = fn = 0
+    for true_labels, pred_labels in zip(true_rows, pred_rows, strict=True):
+        truth = _events_of(true_labels, positive, 1, 0)
+        detected = _events_of(pred_labels, positive, min_frames, max_gap)
+        hits = len(_match(truth, detected, min_iou))
+        tp, fp, fn = tp + hits, fp + len(detected) - hits, fn + len(truth) - hits
+    return _scores(tp, fp, fn, zero_division)
 
 
 def _events_of(labels, positive, min_frames, max_gap):
     labels = np.asarray(labels)
     if labels.ndim != 1:
         raise ValueError(f"labels of one sequence must be 1-D; got shape {labels.shape}.")
-    inside = np.concatenate([[False], labels == positive, [False]])
+    inside = np.concatenate([[False], _is_positive(labels, positive), [False]])
     edges = np.flatnonzero(inside[1:] != inside[:-1])
     runs = list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
     merged: list[tuple[int, int]] = []
@@ -203,36 +378,156 @@ def _sequences_of(labels):
 
 
 def _paired_rows(y_true, y_pred):
-    true_rows = _sequences_of(y_true)
-    pred_rows = _sequences_of(y_pred)
-    if true_rows is None or pred_rows is None:
+    """The rows of ``y_true`` and ``y_pred``, one pair per recording, of equal lengths:
+    a padded side is cut to the lengths of the other side's rows."""
+    true = label_rows(y_true, name="y_true")
+    pred = label_rows(y_pred, name="y_pred")
+    if len(true) != len(pred):
         raise ValueError(
-            "y_true and y_pred must hold sequences of per-frame labels (a list of 1-D arrays "
-            "or a 2-D array); for one sequence wrap it in a list."
+            f"y_true ({true.description}) has {len(true)} recordings but y_pred "
+            f"({pred.description}) has {len(pred)}; score the predictions of the same "
+            "recordings."
         )
-    if len(true_rows) != len(pred_rows):
-        raise ValueError(f"y_true has {len(true_rows)} sequences but y_pred has "
-                         f"{len(pred_rows)}.")
-    for index, (true_row, pred_row) in enumerate(zip(true_rows, pred_rows, strict=True)):
+    if not len(true):
+        raise ValueError("y_true and y_pred hold no recordings; there is nothing to score.")
+    if true.padded and pred.padded:
+        true_shape = (len(true), len(true.rows[0]))
+        pred_shape = (len(pred), len(pred.rows[0]))
+        if true_shape != pred_shape:
+            raise ValueError(
+                f"y_true ({true.description}) and y_pred ({pred.description}) are padded "
+                "tables of different shapes, so the recordings' lengths are unknown; give "
+                "one side as a list of per-recording arrays of their own lengths."
+            )
+        return true.rows, pred.rows
+    if true.padded:
+        lengths = [len(row) for row in pred.rows]
+        return true.trimmed(lengths, name="y_true", against="y_pred[{index}]"), pred.rows
+    if pred.padded:
+        lengths = [len(row) for row in true.rows]
+        return true.rows, pred.trimmed(lengths, name="y_pred", against="y_true[{index}]")
+    for index, (true_row, pred_row) in enumerate(zip(true.rows, pred.rows, strict=True)):
         if len(true_row) != len(pred_row):
-            raise ValueError(f"Sequence {index} has {len(true_row)} true labels but "
-                             f"{len(pred_row)} predicted ones.")
-    return true_rows, pred_rows
+            raise ValueError(
+                f"Recording {index} has {len(true_row)} true labels (y_true[{index}]) but "
+                f"{len(pred_row)} predicted ones (y_pred[{index}]); both need one label per "
+                "frame of the recording. Are y_true and y_pred of the same recordings, in "
+                "the same order?"
+            )
+    return true.rows, pred.rows
+
+
+def _frames_of(rows):
+    """The labels of all recordings' frames, one after the other."""
+    return np.concatenate([np.asarray(row) for row in rows])
+
+
+def _is_positive(values, positive):
+    """``values == positive`` element by element, False for labels of another type."""
+    inside = np.asarray(values) == positive
+    if np.ndim(inside) == 0:  # a comparison numpy could not make element-wise
+        return np.zeros(np.shape(values), dtype=bool)
+    return inside.astype(bool, copy=False)
+
+
+def _check_positive(positive, true_rows, pred_rows, scorer):
+    """Refuse a ``positive`` label found on neither side, as scikit-learn refuses a
+    ``pos_label`` absent from two or more labels. Frames all of one label of the same
+    kind as ``positive`` (a fold without events, none predicted) are scored."""
+    if any(_is_positive(row, positive).any() for row in [*true_rows, *pred_rows]):
+        return
+    true_labels = _label_list(true_rows)
+    pred_labels = _label_list(pred_rows)
+    present = pd.unique(np.asarray([*true_labels, *pred_labels], dtype=object))
+    if len(present) == 1 and _kind(present[0]) == _kind(positive):
+        return
+    raise ValueError(
+        f"positive={positive!r} is not a valid label: it is among neither the true labels "
+        f"{true_labels} nor the predicted labels {pred_labels}, so there is nothing to "
+        "score and any score would be meaningless. Name the event label, one of those, "
+        f"e.g. make_scorer({scorer}, positive='blink')."
+    )
+
+
+def _kind(label):
+    if isinstance(label, (str, bytes)):
+        return "text"
+    if isinstance(label, (Real, np.bool_)):
+        return "number"
+    return type(label).__name__
+
+
+def _label_list(rows, most=10):
+    """The distinct labels of ``rows``, sorted where they can be, as plain values."""
+    labels = pd.unique(_frames_of(rows)) if rows else []
+    labels = [label.item() if isinstance(label, np.generic) else label for label in labels]
+    try:
+        labels = sorted(labels)
+    except TypeError:
+        pass
+    return labels if len(labels) <= most else [*labels[:most], "..."]
+
+
+def _frame_weights(sample_weight, lengths):
+    """``sample_weight`` per recording or per frame as one weight per frame, flat."""
+    if sample_weight is None:
+        return None
+    if _is_per_recording(sample_weight):
+        try:
+            weights = np.asarray(sample_weight, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError("sample_weight must hold numbers.") from None
+        if len(weights) != len(lengths):
+            raise ValueError(
+                f"sample_weight has {len(weights)} weights but there are {len(lengths)} "
+                "recordings; give one weight per recording, or one per frame in the "
+                "structure of y."
+            )
+        weights = np.repeat(weights, lengths)
+    else:
+        rows = label_rows(sample_weight, name="sample_weight").trimmed(
+            lengths, name="sample_weight", against="y_true[{index}]")
+        try:
+            weights = _frames_of(rows).astype(np.float64)
+        except (TypeError, ValueError):
+            raise ValueError("sample_weight must hold numbers.") from None
+    if not np.isfinite(weights).all() or (weights < 0).any():
+        raise ValueError("sample_weight must hold finite, non-negative numbers.")
+    return weights
+
+
+def _is_per_recording(sample_weight):
+    if isinstance(sample_weight, (list, tuple)):
+        return all(np.ndim(item) == 0 for item in sample_weight)
+    return np.ndim(sample_weight) == 1 and np.asarray(sample_weight).dtype != object
 
 
 def _check_events(name, events):
     checked = []
     for event in events:
         try:
-            start, stop = (int(value) for value in event)
+            start, stop = event
         except (TypeError, ValueError):
             raise ValueError(f"{name} must be (start, stop) pairs of frame indices; got "
                              f"{event!r}.") from None
+        if not all(isinstance(value, Integral) and not isinstance(value, bool)
+                   for value in (start, stop)):
+            raise ValueError(
+                f"{name} holds {_plain_event(event)!r}: event bounds are frame indices, "
+                "integers (Python or numpy ints, not floats or bools); round or convert "
+                "them first, e.g. (int(start), int(stop))."
+            )
+        start, stop = int(start), int(stop)
         if stop <= start or start < 0:
             raise ValueError(f"{name} holds {event!r}: an event needs 0 <= start < stop "
                              "(half-open frame intervals).")
         checked.append((start, stop))
     return checked
+
+
+def _plain_event(event):
+    values = np.asarray(event).tolist() if isinstance(event, np.ndarray) else event
+    return tuple(value.item() if isinstance(value, np.generic) else value for value in values)
 
 
 def _check_count(name, value, *, minimum):

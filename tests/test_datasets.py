@@ -418,6 +418,115 @@ def test_center_rule_takes_the_largest_multiclass_label():
     np.testing.assert_array_equal(y, [2])
 
 
+STRING_LABELS = {0: "open", 1: "blink"}  # "open" sorts after "blink"
+
+
+def string_label_frames():
+    """label_rule_frames() with "open"/"blink" labels; windows ["blink", "open", "open",
+    "open"], ["open", "open", "blink", "open"], ["open", "open", "open", "blink"]."""
+    frames = label_rule_frames()
+    frames["label"] = frames["label"].map(STRING_LABELS)
+    return frames
+
+
+@pytest.mark.parametrize(
+    ("label_rule", "expected"),
+    [("center", ["open", "blink", "open"]), ("any", ["blink", "blink", "blink"])],
+)
+def test_string_labels_are_windowed_by_the_named_event(label_rule, expected):
+    # Before: no positive=, and "open" > "blink" made every window "open".
+    _, y, _ = windows_of(string_label_frames(), window=4, label_rule=label_rule,
+                         positive="blink")
+    assert y.tolist() == expected
+
+
+@pytest.mark.parametrize("label_rule", ["center", "any"])
+@pytest.mark.parametrize("labels", [
+    lambda frames: frames["label"].map(STRING_LABELS),
+    lambda frames: frames["label"].map(STRING_LABELS).astype("category"),
+], ids=["strings", "unordered-categorical"])
+def test_string_labels_without_positive_are_refused_with_the_fix(label_rule, labels):
+    frames = label_rule_frames()
+    frames["label"] = labels(frames)
+    with pytest.raises(ValueError, match=(
+            rf"label_rule='{label_rule}' needs to know which label is the event.*"
+            r"\['blink', 'open'\].*positive='blink'.*ordered Categorical")):
+        windows_of(frames, window=4, label_rule=label_rule)
+
+
+@pytest.mark.parametrize(
+    ("label_rule", "expected"),
+    [("center", ["open", "blink", "open"]), ("any", ["blink", "blink", "blink"])],
+)
+def test_an_ordered_categorical_makes_its_last_category_the_event(label_rule, expected):
+    # Before: the values were compared as strings, and "open" won.
+    frames = string_label_frames()
+    frames["label"] = frames["label"].astype(pd.CategoricalDtype(["open", "blink"],
+                                                                  ordered=True))
+    _, y, _ = windows_of(frames, window=4, label_rule=label_rule)
+    assert y.tolist() == expected
+
+
+@pytest.mark.parametrize("label_rule", ["center", "any"])
+@pytest.mark.parametrize(("dtype", "positive"), [(int, 1), (bool, True), (float, 1)])
+def test_positive_keeps_the_windows_of_event_last_numbers(label_rule, dtype, positive):
+    frames = label_rule_frames()
+    frames["label"] = frames["label"].astype(dtype)
+    _, expected, _ = windows_of(frames, window=4, label_rule=label_rule)
+    _, y, _ = windows_of(frames, window=4, label_rule=label_rule, positive=positive)
+    np.testing.assert_array_equal(y, expected)
+    assert y.dtype == expected.dtype == frames["label"].dtype
+
+
+def test_without_an_event_a_window_takes_its_most_common_label():
+    labels = (["squint", "open", "squint", "open"] + ["open", "squint", "squint", "x"]
+              + ["x", "blink", "squint", "x"] + ["open", "open", "x", "x"])
+    frames = pd.DataFrame({"video": 0, "x": np.arange(16.0), "label": labels})
+    _, y, _ = windows_of(frames, window=4, label_rule="any", positive="blink")
+    # Ties go to the label that sorts first.
+    assert y.tolist() == ["open", "squint", "blink", "open"]
+    # Centres: open/squint, squint/squint, blink/squint (a tie), open/x.
+    _, y, _ = windows_of(frames, window=4, label_rule="center", positive="x")
+    assert y.tolist() == ["open", "squint", "blink", "x"]
+
+
+def test_a_categorical_breaks_ties_by_its_category_order():
+    frames = pd.DataFrame({"video": 0, "x": np.arange(4.0),
+                           "label": pd.Categorical(["open", "squint", "squint", "open"],
+                                                   categories=["squint", "open", "blink"])})
+    _, y, _ = windows_of(frames, window=4, label_rule="any", positive="blink")
+    assert y.tolist() == ["squint"]
+
+
+def test_positive_must_be_a_label_of_the_column():
+    with pytest.raises(ValueError, match=(r"positive='Blink' is not among the labels of "
+                                          r"label_col 'label': \['blink', 'open'\]")):
+        windows_of(string_label_frames(), window=4, label_rule="any", positive="Blink")
+    with pytest.raises(ValueError, match=r"positive='blink' is not among the labels .*\[0, 1\]"):
+        windows_of(label_rule_frames(), window=4, label_rule="any", positive="blink")
+    frames = string_label_frames()
+    frames["label"] = frames["label"].astype("category")
+    with pytest.raises(ValueError, match=r"positive='Blink' is not a category of label_col"):
+        windows_of(frames, window=4, label_rule="any", positive="Blink")
+
+
+def test_a_categorical_may_name_an_event_absent_from_the_frames():
+    frames = pd.DataFrame({"video": 0, "x": np.arange(4.0),
+                           "label": pd.Categorical(["open"] * 4, categories=["open", "blink"])})
+    _, y, _ = windows_of(frames, window=2, label_rule="any", positive="blink")
+    assert y.tolist() == ["open", "open"]
+
+
+def test_string_labels_need_no_positive_for_one_label_last_or_a_callable():
+    frames = string_label_frames()
+    assert windows_of(frames, window=4, label_rule="last")[1].tolist() == ["open", "open",
+                                                                            "blink"]
+    first = windows_of(frames, window=4, label_rule=lambda labels: labels[0])[1]
+    assert first.tolist() == ["blink", "open", "open"]
+    frames["label"] = "open"
+    assert windows_of(frames, window=4, label_rule="any")[1].tolist() == ["open"] * 3
+
+
 def test_order_col_sorts_shuffled_rows_within_each_group():
     expected_X, expected_y, expected_groups = windows_of(window=2, stride=1)
     shuffled = tiny_frames().sample(frac=1.0, random_state=0)

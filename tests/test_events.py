@@ -75,8 +75,9 @@ def test_min_frames_and_max_gap_clean_the_detections_only():
     (lambda: match_events([(5, 5)], []), "0 <= start < stop"),
     (lambda: match_events([(0, 1)], [(0, 1)], min_iou=0), r"min_iou must be a number in \(0, 1\]"),
     (lambda: frames_to_events([0, 1], min_frames=0), "min_frames must be an integer >= 1"),
-    (lambda: event_scores([np.zeros(3)], [np.zeros(4)]), "3 true labels but 4 predicted"),
-    (lambda: event_scores([np.zeros(3)], np.zeros(3)), "hold sequences of per-frame labels"),
+    (lambda: event_scores([np.ones(3)], [np.ones(4)]),
+     r"Recording 0 has 3 true labels \(y_true\[0\]\) but 4 predicted"),
+    (lambda: event_scores([np.ones(3)], np.ones(3)), r"y_pred has shape \(3,\): one value per"),
 ], ids=["empty-event", "min_iou", "min_frames", "lengths", "not-sequences"])
 def test_bad_arguments_are_clear_errors(call, match):
     with pytest.raises(ValueError, match=match):
@@ -97,3 +98,81 @@ def test_grid_search_over_class_weight_by_video_scored_by_event_f1():
     search.fit(X, y, groups=videos)
     scores = search.cv_results_["mean_test_score"]
     assert np.isfinite(scores).all() and (0 <= scores).all() and (scores <= 1).all()
+
+
+# --- scorers that cannot silently lie ---------------------------------------------------
+
+OPEN_BLINK_TRUE = [np.array(["open", "blink", "blink", "open"]), np.array(["open", "open"])]
+OPEN_BLINK_PRED = [np.array(["open", "open", "open", "open"]), np.array(["open", "blink"])]
+
+
+@pytest.mark.parametrize("scorer", [event_scores, event_f1_score])
+def test_event_scorers_refuse_a_positive_label_found_nowhere(scorer):
+    # Before: positive=1 found no event on either side and zero_division answered 1.0.
+    with pytest.raises(ValueError, match=(
+            r"positive=1 is not a valid label: it is among neither the true labels "
+            r"\['blink', 'open'\] nor the predicted labels \['blink', 'open'\].*"
+            r"make_scorer\(event_\w+, positive='blink'\)")):
+        scorer(OPEN_BLINK_TRUE, OPEN_BLINK_PRED)
+
+
+def test_a_positive_label_found_on_one_side_only_is_scored():
+    only_predicted = event_scores([np.array(["open", "open"])], [np.array(["open", "blink"])],
+                                  positive="blink")
+    assert (only_predicted["tp"], only_predicted["fp"], only_predicted["fn"]) == (0, 1, 0)
+    assert event_f1_score(OPEN_BLINK_TRUE, OPEN_BLINK_PRED, positive="blink") == 0.0
+
+
+def test_frames_all_of_one_label_of_positives_kind_are_a_fold_without_events():
+    # As scikit-learn's pos_label: one label present may be a fold with nothing to find.
+    assert event_f1_score([np.zeros(4, dtype=int)], [np.zeros(4, dtype=int)]) == 1.0
+    no_blinks = [np.array(["open", "open"])]
+    assert event_f1_score(no_blinks, no_blinks, positive="blink") == 1.0
+    with pytest.raises(ValueError, match=r"positive=1 is not a valid label.*\['open'\]"):
+        event_f1_score(no_blinks, no_blinks)  # a number can never label these frames
+
+
+def test_boolean_labels_take_the_default_positive():
+    y = [np.array([False, True, True, False])]
+    assert event_f1_score(y, y) == 1.0
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"min_frames": 0}, "min_frames must be an integer >= 1; got 0"),
+    ({"min_frames": -3}, "min_frames must be an integer >= 1; got -3"),
+    ({"min_frames": True}, "min_frames must be an integer >= 1; got True"),
+    ({"min_frames": 2.0}, "min_frames must be an integer >= 1; got 2.0"),
+    ({"max_gap": -1}, "max_gap must be an integer >= 0; got -1"),
+    ({"max_gap": 1.5}, "max_gap must be an integer >= 0; got 1.5"),
+    ({"max_gap": False}, "max_gap must be an integer >= 0; got False"),
+    ({"min_iou": 0}, r"min_iou must be a number in \(0, 1\]"),
+    ({"min_iou": 1.5}, r"min_iou must be a number in \(0, 1\]"),
+], ids=["min_frames-0", "min_frames-neg", "min_frames-bool", "min_frames-float",
+        "max_gap-neg", "max_gap-float", "max_gap-bool", "min_iou-0", "min_iou-big"])
+@pytest.mark.parametrize("scorer", [event_scores, event_f1_score])
+def test_event_scorers_check_their_counts_like_frames_to_events(scorer, kwargs, match):
+    y = [np.array([0, 1, 1, 0])]
+    with pytest.raises(ValueError, match=match):
+        scorer(y, y, **kwargs)
+    with pytest.raises(ValueError, match=match):
+        scorer([np.array(["open"])], [np.array(["open"])], **kwargs)  # checked first
+
+
+def test_event_scorers_take_numpy_integer_counts():
+    y = [np.array([0, 1, 1, 0, 1])]
+    assert event_f1_score(y, y, min_frames=np.int64(1), max_gap=np.int32(0)) == 1.0
+
+
+@pytest.mark.parametrize("event", [(1.5, 3), (1, 3.0), (True, 3), ("1", 3), (np.float64(1), 3)])
+def test_match_events_refuses_bounds_that_are_not_integers(event):
+    # Before: int() truncated (1.5, 3) to (1, 3) and took True for 1.
+    with pytest.raises(ValueError, match="event bounds are frame indices, integers"):
+        match_events([event], [(0, 3)])
+    with pytest.raises(ValueError, match="event bounds are frame indices, integers"):
+        match_events([(0, 3)], [event])
+
+
+def test_match_events_takes_numpy_integer_bounds():
+    events = np.array([[1, 3], [5, 9]])
+    result = match_events(events, [(np.int64(1), np.int32(3))])
+    assert (result["tp"], result["fp"], result["fn"]) == (1, 0, 1)
