@@ -14,11 +14,17 @@ from pathlib import Path
 
 import joblib
 import numpy as np
-import torch
 from skorch.callbacks import Callback
 from skorch.history import History
 
-from ._persistence import decode_value, encode_safe_file, encode_value, parse_safe_file
+from ._device import get_rng_state, set_rng_state
+from ._persistence import (
+    decode_training_state,
+    encode_safe_file,
+    encode_training_state,
+    load_optimizer_state,
+    parse_safe_file,
+)
 
 __all__ = ["CHECKPOINT_PREFIX", "checkpoint_path", "EpochCheckpoint", "training_fingerprint",
            "load_checkpoint", "restore_checkpoint", "remove_checkpoint"]
@@ -91,18 +97,9 @@ class EpochCheckpoint(Callback):
 
 def _checkpoint_bytes(net, fingerprint):
     tensors = {f"module.{name}": value for name, value in net.module_.state_dict().items()}
-    optimizer_tensors: dict = {}
-    try:
-        optimizer = encode_value(net.optimizer_.state_dict(), optimizer_tensors, "optimizer")
-    except TypeError as error:
-        raise ValueError(
-            f"The state of optimizer {type(net.optimizer_).__name__} holds a value a checkpoint "
-            f"cannot store ({error}); train without checkpoint_dir."
-        ) from None
-    tensors.update(optimizer_tensors)
-    tensors["rng.torch"] = torch.get_rng_state()
-    if torch.device(net.device).type == "cuda":  # dropout on a GPU draws from its own
-        tensors["rng.cuda"] = torch.cuda.get_rng_state(net.device)
+    # The random state: the CPU's, and on CUDA the GPU's, from which dropout there draws.
+    optimizer = encode_training_state(net.optimizer_, get_rng_state(net.device), tensors,
+                                      instead="train without checkpoint_dir")
     metadata = {
         "format": _FORMAT,
         "format_version": _FORMAT_VERSION,
@@ -132,8 +129,9 @@ def load_checkpoint(folder, fingerprint):
     """The checkpoint of this training configuration in ``folder``, if there is one.
 
     Returns None, or a dict of ``"epochs"``, ``"module"`` (the state dict),
-    ``"optimizer"`` (its state dict), ``"history"`` (a list), ``"torch_rng"``, maybe
-    ``"cuda_rng"``, and ``"path"``, for :func:`restore_checkpoint`.
+    ``"optimizer"`` (its state dict), ``"history"`` (a list), ``"rng"`` (as
+    :func:`sktorchcw._device.get_rng_state` returns it) and ``"path"``, for
+    :func:`restore_checkpoint`.
     """
     check_checkpoint_dir(folder)
     path = checkpoint_path(folder, fingerprint)
@@ -168,28 +166,26 @@ def _state_from(metadata, tensors, path):
     epochs, history = metadata["epochs"], metadata["history"]
     if type(epochs) is not int or not isinstance(history, list) or epochs != len(history):
         raise ValueError(f"{epochs!r} epochs for a history of {len(history)}")
-    state = {
+    optimizer, rng = decode_training_state(metadata["optimizer"], tensors)
+    if rng is None:
+        raise KeyError("rng.torch")
+    return {
         "path": path,
         "epochs": epochs,
         "module": {name[len("module."):]: value for name, value in tensors.items()
                    if name.startswith("module.")},
-        "optimizer": decode_value(metadata["optimizer"], tensors),
+        "optimizer": optimizer,
         "history": history,
-        "torch_rng": tensors["rng.torch"],
+        "rng": rng,
     }
-    if "rng.cuda" in tensors:
-        state["cuda_rng"] = tensors["rng.cuda"]
-    return state
 
 
 def restore_checkpoint(net, state):
     """Put a checkpoint's weights, optimizer state, history and random state into ``net``."""
     try:
         net.module_.load_state_dict(state["module"])
-        net.optimizer_.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["torch_rng"])
-        if "cuda_rng" in state and torch.device(net.device).type == "cuda":
-            torch.cuda.set_rng_state(state["cuda_rng"], net.device)
+        load_optimizer_state(net.optimizer_, state["optimizer"])
+        set_rng_state(state["rng"], net.device)
     except (RuntimeError, ValueError, TypeError, KeyError, IndexError) as error:
         lines = [line.strip() for line in str(error).splitlines() if line.strip()]
         raise ValueError(

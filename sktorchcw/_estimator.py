@@ -673,6 +673,14 @@ default=None
                 "standardize, module__*, or a criterion with another number of outputs). "
                 "Fit with warm_start=False to start afresh."
             ) from None
+        if getattr(previous, "_optimizer_state_missing", False):  # see _persistence
+            warn_at_caller(
+                "This model was loaded from a file saved without its optimizer state "
+                "(save(path, optimizer=False), or an earlier sktorchcw), so the optimizer "
+                "restarts from a fresh state (Adam's moment estimates from zero): training "
+                "continues, but not as the saved model would have. save(path) keeps the "
+                "optimizer state for an exact continuation."
+            )
         if type(net.optimizer_) is type(previous.optimizer_):
             settings = [{key: value for key, value in group.items() if key != "params"}
                         for group in net.optimizer_.param_groups]
@@ -889,7 +897,7 @@ default=None
         tags.non_deterministic = False
         return tags
 
-    def save(self, path):
+    def save(self, path, *, optimizer=True):
         """Write the fitted model to a file that cannot carry code.
 
         The weights are stored as safetensors tensors and the parameters, classes,
@@ -905,6 +913,12 @@ default=None
         ----------
         path : str, path-like or binary file object
             The file to write (conventionally ``*.sktorchcw``); its folder must exist.
+        optimizer : bool, default=True
+            Keep the optimizer's state (Adam's moment estimates...) and the random state
+            of the fit, so that ``warm_start=True`` or ``partial_fit`` on the loaded
+            model continues exactly as this one would. False writes a smaller file for
+            prediction only: continuing a model loaded from it restarts the optimizer,
+            with a warning.
 
         Examples
         --------
@@ -919,7 +933,7 @@ default=None
         >>> bool((loaded.predict_proba(X) == clf.predict_proba(X)).all())
         True
         """
-        save_model(self, path)
+        save_model(self, path, optimizer=optimizer)
 
     @property
     def history_(self):

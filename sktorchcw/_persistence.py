@@ -1,27 +1,40 @@
 """Model files that cannot carry code: safetensors tensors, everything else JSON.
 
-A model file is one safetensors file: the network's tensors (``module.*``) and any
-tensor a parameter holds (``params.*``), and in safetensors' own string header
-(``__metadata__``) two entries: ``"sktorchcw"``, a JSON document (parameters, classes,
-fitted class weights, history...), and ``"sha256"``, a digest of that document and of
-every tensor. safetensors' parser reads only a JSON header and raw tensor bytes, and
-nothing here calls ``torch.load`` or unpickles anything, so a file cannot run code on
-any torch version (``torch.load(weights_only=True)`` could before torch 2.6,
-CVE-2025-32434, and corrupted memory before 2.10, CVE-2026-24747). The digest detects
-files changed or damaged after saving; it is not a signature (whoever can write the file
-can recompute it). Criterion and optimizer are stored by name, a criterion instance by
-its class and constructor arguments, and are resolved only to torch's own loss,
-functional and optimizer objects or sktorchcw's.
+A model file is one safetensors file: the network's tensors (``module.*``), any
+tensor a parameter holds (``params.*``), unless saved with ``optimizer=False`` the
+optimizer's tensors (``optimizer.*``) and the torch random state of the fit
+(``rng.torch``, and ``rng.cuda`` after training on CUDA), and in safetensors' own string
+header (``__metadata__``) two entries: ``"sktorchcw"``, a JSON document (parameters,
+classes, fitted class weights, history, the rest of the optimizer's state...), and
+``"sha256"``, a digest of that document and of every tensor. safetensors' parser reads
+only a JSON header and raw tensor bytes, and nothing here calls ``torch.load`` or
+unpickles anything, so a file cannot run code on any torch version
+(``torch.load(weights_only=True)`` could before torch 2.6, CVE-2025-32434, and corrupted
+memory before 2.10, CVE-2026-24747). The digest detects files changed or damaged after
+saving; it is not a signature (whoever can write the file can recompute it). Criterion
+and optimizer are stored by name, a criterion instance by its class and constructor
+arguments, and are resolved only to torch's own loss, functional and optimizer objects or
+sktorchcw's.
 
-The container (:func:`encode_safe_file`, :func:`parse_safe_file`) and the JSON coding
-of values (:func:`encode_value`, :func:`decode_value`) are shared with the checkpoints
-of :mod:`sktorchcw._checkpoint`.
+Loading checks every entry against the others and against the network before the model
+is built (:func:`_check_fitted_entries`, :func:`_check_network`): a file edited with its
+checksum recomputed is a ValueError naming the file and the entry, never a model that
+predicts NaN or swapped labels.
+
+The container (:func:`encode_safe_file`, :func:`parse_safe_file`), the JSON coding of
+values (:func:`encode_value`, :func:`decode_value`) and of the training state
+(:func:`encode_training_state`, :func:`decode_training_state`,
+:func:`load_optimizer_state`) are shared with the checkpoints of
+:mod:`sktorchcw._checkpoint`.
 """
 
+import contextlib
 import hashlib
 import importlib
 import inspect
+import io
 import json
+import math
 import os
 
 import numpy as np
@@ -30,12 +43,15 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 from skorch.history import History
 
+from ._data import COLUMNS, SEQUENCES, check_label_types
 from ._device import resolve_device, seeded_torch
 from ._warnings import warn_at_caller
 from ._weights import effective_number_weights
 
 __all__ = ["save_model", "load_model", "FORMAT", "FORMAT_VERSION", "SAVED_ESTIMATORS",
-           "encode_safe_file", "parse_safe_file", "encode_value", "decode_value"]
+           "OPTIMIZER_STATE_MISSING", "encode_safe_file", "parse_safe_file", "encode_value",
+           "decode_value", "encode_training_state", "decode_training_state",
+           "load_optimizer_state"]
 
 FORMAT = "sktorchcw-model"
 FORMAT_VERSION = 2
@@ -56,6 +72,20 @@ _TENSOR_DTYPES = (torch.float32, torch.float64, torch.float16, torch.int64, torc
                   torch.int16, torch.int8, torch.uint8, torch.bool)
 # numpy kinds a stored array or scalar may have: bool, integers, floats, strings.
 _NUMPY_KINDS = "biufU"
+# ...and classes, which may also be an object array of such values (as save writes them).
+_CLASS_KINDS = _NUMPY_KINDS + "O"
+_LAYOUTS = (COLUMNS, SEQUENCES)
+# Set (True) on the net of a model loaded from a file without optimizer state: continuing
+# it (warm_start, partial_fit) warns that the optimizer restarts. A fit replaces the net.
+OPTIMIZER_STATE_MISSING = "_optimizer_state_missing"
+# Tensors of a model file: the network's and the parameters'; with the training state
+# (unless saved with optimizer=False) the optimizer's and the random state's, by device.
+_MODEL_TENSORS = ("module.", "params.")
+_RNG_TENSORS = {"rng.torch": "cpu", "rng.cuda": "cuda"}
+# How an edited file is fixed, for the messages of the checks at load.
+_EDITED = ("refused: the file was changed after it was saved (with its checksum recomputed), "
+           "or not written by sktorchcw's save. Save the fitted model again with "
+           "estimator.save(path)")
 _METADATA_TYPES: dict[str, type | tuple[type, ...]] = {
     "estimator": str, "params": dict, "classes": dict, "class_weight": list,
     "training_weight": list,
@@ -74,11 +104,12 @@ _PICKLE_PROTOCOLS = (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
 # -- the model file -------------------------------------------------------------------------
 
 
-def save_model(estimator, path):
+def save_model(estimator, path, *, optimizer=True):
     """Write a fitted sktorchcw estimator to ``path``, a path or a binary file object.
 
-    See the module docstring for the format. Everything is checked and encoded before the
-    file is opened, so a refused model leaves no file behind.
+    See the module docstring for the format. ``optimizer=False`` leaves out the optimizer's
+    state and the random state of the fit: a smaller file, for prediction. Everything is
+    checked and encoded before the file is opened, so a refused model leaves no file behind.
     """
     kind = type(estimator)
     if kind.__name__ not in SAVED_ESTIMATORS or not kind.__module__.startswith("sktorchcw."):
@@ -91,7 +122,25 @@ def save_model(estimator, path):
         f"module.{name}": tensor for name, tensor in estimator.module_.state_dict().items()
     }
     metadata = _metadata(estimator, tensors)
+    if optimizer:
+        _add_training_state(estimator, metadata, tensors)
     _write(path, encode_safe_file(metadata, tensors))
+
+
+def _add_training_state(estimator, metadata, tensors):
+    """The optimizer's state (``metadata["optimizer"]`` and its tensors) and the random state
+    of the fit, with which warm_start and partial_fit continue as the saved model would."""
+    net = estimator.net_
+    if getattr(net, OPTIMIZER_STATE_MISSING, False):
+        warn_at_caller(
+            "This model was loaded from a file without optimizer state and not trained "
+            "since, so it has none to save: the file is for prediction only, as that one was."
+        )
+        return
+    metadata["optimizer"] = encode_training_state(
+        net.optimizer_, getattr(estimator, "_torch_rng_state", None), tensors,
+        instead="save(path, optimizer=False) writes the model without it, for prediction",
+    )
 
 
 def load_model(path, estimators, device=None):
@@ -104,9 +153,9 @@ def load_model(path, estimators, device=None):
         metadata, tensors = parse_safe_file(_read(path), _MODEL_FILE)
     except ValueError as error:
         raise ValueError(f"{name} {error}") from None
-    metadata = _check_metadata(name, metadata)
     try:
-        return _estimator_from(name, metadata, tensors, device, estimators)
+        classes = _check_metadata(name, metadata, tensors)
+        return _estimator_from(name, metadata, classes, tensors, device, estimators)
     except (KeyError, TypeError, AttributeError, IndexError, OverflowError, RecursionError,
             RuntimeError) as error:
         # The checksum held, so the file was written this way: by another program, or
@@ -117,16 +166,17 @@ def load_model(path, estimators, device=None):
         ) from None
 
 
-def _estimator_from(name, metadata, tensors, device, estimators):
+def _estimator_from(name, metadata, classes, tensors, device, estimators):
     if metadata["estimator"] not in SAVED_ESTIMATORS:
         raise ValueError(f"{name} holds a {metadata['estimator']!r}, which sktorchcw does not "
                          "load; refused.")
     estimator_class = estimators[metadata["estimator"]]
     params = _params_from_json(name, metadata["params"], tensors, estimator_class)
-    estimator = estimator_class(**params)
-    estimator._validate_params()
-    estimator._check_routed_params()
-    estimator.classes_ = _array_from_json(metadata["classes"])
+    with _refusing(name):
+        estimator = estimator_class(**params)
+        estimator._validate_params()
+        estimator._check_routed_params()
+    estimator.classes_ = classes
     estimator.class_weight_ = np.asarray(metadata["class_weight"], dtype=np.float64)
     estimator.training_weight_ = np.asarray(metadata["training_weight"], dtype=np.float64)
     estimator.n_features_in_ = metadata["n_features_in"]
@@ -134,19 +184,54 @@ def _estimator_from(name, metadata, tensors, device, estimators):
         estimator.feature_names_in_ = np.asarray(metadata["feature_names_in"], dtype=object)
     estimator.input_layout_ = metadata["input_layout"]
     estimator.device_ = _target_device(estimator.device, device, metadata["device"])
-    net = estimator._build_net(
-        estimator._build_criterion(), metadata["n_features"], (None, None), seed=0
-    )
+    with _refusing(name):
+        net = estimator._build_net(
+            estimator._build_criterion(), metadata["n_features"], (None, None), seed=0
+        )
+        # Built on the meta device (no memory) to be compared with the file first, so that
+        # parameters describing a huge network never allocate it.
+        with torch.device("meta"):
+            expected = net.module(**net.get_params_for("module")).state_dict()
     state_dict = _with_prefix(tensors, "module.")
-    # Compared on the meta device (no memory) first, so that parameters describing a
-    # huge network never allocate it.
-    _check_weight_shapes(name, net, state_dict)
-    with seeded_torch(0, estimator.device_):  # the weights are replaced; keep global RNG
+    _check_network(name, metadata, classes, expected, state_dict)
+    with _refusing(name), seeded_torch(0, estimator.device_):  # keep the global RNG
         net.initialize()
     _load_weights(name, net.module_, state_dict)
     net.history_ = History(metadata["history"])
+    _restore_training_state(name, estimator, net, metadata, tensors)
     estimator.net_ = net
+    # As fit records it: a class_weight changed after loading is resolved again when
+    # training continues; an unchanged one keeps the saved class_weight_.
+    from ._estimator import _class_weight_source
+
+    estimator._class_weight_source = _class_weight_source(estimator.class_weight)
     return estimator
+
+
+@contextlib.contextmanager
+def _refusing(name):
+    """A ValueError raised inside (the estimator's own checks of the stored parameters)
+    becomes one that names the file."""
+    try:
+        yield
+    except ValueError as error:
+        raise ValueError(f"{name} holds parameters sktorchcw refuses: {error}") from None
+
+
+def _restore_training_state(name, estimator, net, metadata, tensors):
+    if "optimizer" not in metadata:  # saved with optimizer=False, or by an earlier version
+        setattr(net, OPTIMIZER_STATE_MISSING, True)
+        return
+    try:
+        optimizer_state, rng_state = decode_training_state(metadata["optimizer"], tensors)
+        load_optimizer_state(net.optimizer_, optimizer_state, keep_settings=True)
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as error:
+        raise ValueError(
+            f"{name}: its optimizer state (entry 'optimizer', tensors 'optimizer.*' and "
+            f"'rng.*') does not fit the model ({error}); {_EDITED}."
+        ) from None
+    if rng_state is not None:
+        estimator._torch_rng_state = rng_state
 
 
 def _metadata(estimator, tensors):
@@ -171,7 +256,9 @@ def _metadata(estimator, tensors):
     }
 
 
-def _check_metadata(name, metadata):
+def _check_metadata(name, metadata, tensors):
+    """The format, the type of every entry and the fitted entries against each other;
+    returns the classes."""
     if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
         raise ValueError(f"{name} is not {_MODEL_FILE}.")
     version = metadata.get("format_version")
@@ -185,24 +272,151 @@ def _check_metadata(name, metadata):
     wrong = sorted(key for key, kind in _METADATA_TYPES.items()
                    if not isinstance(metadata.get(key, ...), kind)
                    or isinstance(metadata.get(key), bool))
+    if "optimizer" in metadata and not isinstance(metadata["optimizer"], dict):
+        wrong.append("optimizer")
     if wrong:
         raise ValueError(f"{name} has missing or malformed metadata entries {wrong}; it was "
                          "not written by an sktorchcw estimator's save, or was edited.")
     if metadata["n_features"] < 1 or metadata["n_features_in"] < 1:
         raise ValueError(f"{name} describes a model with no input features; refused.")
-    return metadata
+    _check_tensor_names(name, metadata, tensors)
+    return _check_fitted_entries(name, metadata)
 
 
-def _check_weight_shapes(name, net, state_dict):
-    with torch.device("meta"):
-        module = net.module(**net.get_params_for("module"))
-    expected = {key: tuple(tensor.shape) for key, tensor in module.state_dict().items()}
+def _check_tensor_names(name, metadata, tensors):
+    """Only the tensors save writes: the training state's with its metadata entry."""
+    def written(key):
+        if key.startswith(_MODEL_TENSORS):
+            return True
+        return "optimizer" in metadata and (key.startswith("optimizer.") or key in _RNG_TENSORS)
+
+    unknown = sorted(key for key in tensors if not written(key))
+    if unknown:
+        raise ValueError(f"{name} holds tensors sktorchcw does not write {unknown[:3]}; "
+                         f"{_EDITED}.")
+
+
+def _check_fitted_entries(name, metadata):
+    """Each fitted entry against the others: the classes (unique, sorted as ``np.unique``
+    gives them, of a type ``save`` writes), one finite non-negative class weight and
+    training weight per class, a known input layout, and numbers of features and feature
+    names that agree with it. Returns the classes."""
+    classes = _classes_from(name, metadata["classes"])
+    for key in ("class_weight", "training_weight"):
+        _check_class_vector(name, key, metadata[key], classes)
+    layout, n_features = metadata["input_layout"], metadata["n_features"]
+    n_features_in, names = metadata["n_features_in"], metadata["feature_names_in"]
+    if layout not in _LAYOUTS:
+        raise ValueError(f"{name}: input_layout {layout!r} is not one of {list(_LAYOUTS)} "
+                         f"(2-D X, or 3-D and ragged X); {_EDITED}.")
+    if layout == COLUMNS and n_features != 1:
+        raise ValueError(
+            f"{name}: input_layout 'columns' (2-D X, one column per time step) reads one "
+            f"feature per time step, but n_features is {n_features}; {_EDITED}."
+        )
+    if layout == SEQUENCES and n_features_in != n_features:
+        raise ValueError(
+            f"{name}: n_features_in is {n_features_in}, but the network reads {n_features} "
+            f"features per time step (n_features); for input_layout 'sequences' they are the "
+            f"same. {_EDITED[0].upper()}{_EDITED[1:]}."
+        )
+    if names is not None:
+        if layout != COLUMNS or not all(isinstance(item, str) for item in names):
+            raise ValueError(
+                f"{name}: feature_names_in holds names, but only a model fitted on a DataFrame "
+                f"(input_layout 'columns') has them, as strings; {_EDITED}."
+            )
+        if len(names) != n_features_in:
+            raise ValueError(
+                f"{name}: feature_names_in lists {len(names)} names for n_features_in "
+                f"{n_features_in} columns; {_EDITED}."
+            )
+    if not metadata["history"] or not all(isinstance(row, dict) for row in metadata["history"]):
+        raise ValueError(f"{name}: history is not a list of epochs (one dict per epoch, at "
+                         f"least one); {_EDITED}.")
+    return classes
+
+
+def _classes_from(name, data):
+    """The classes stored in the entry ``classes``, checked as fit leaves them."""
+    try:
+        dtype = np.dtype(data["dtype"])
+        classes = np.asarray(data["values"], dtype=dtype)
+    except (KeyError, TypeError, ValueError, OverflowError) as error:
+        raise ValueError(f"{name}: classes holds data this sktorchcw cannot use "
+                         f"({type(error).__name__}: {error}); {_EDITED}.") from None
+    if dtype.kind not in _CLASS_KINDS or classes.ndim != 1 or (
+            dtype.kind == "O" and not all(isinstance(item, (str, bool, int, float))
+                                          for item in classes.tolist())):
+        raise ValueError(
+            f"{name}: classes of dtype {dtype} and shape {classes.shape} are not what save "
+            f"writes (a 1-D array of numbers, booleans or strings); {_EDITED}."
+        )
+    try:
+        check_label_types(classes)
+        in_order = np.unique(classes)
+    except (ValueError, TypeError):
+        raise ValueError(
+            f"{name}: classes {classes.tolist()!r} hold None, NaN or labels of mixed types, "
+            f"which fit never gives; {_EDITED}."
+        ) from None
+    if len(classes) < 2 or len(in_order) != len(classes) or not np.array_equal(
+            in_order, classes):
+        raise ValueError(
+            f"{name}: classes {classes.tolist()!r} are not at least two distinct labels in "
+            "sorted order (as np.unique gives them), which the estimator relies on to map "
+            f"predictions to labels; {_EDITED}."
+        )
+    return classes
+
+
+def _check_class_vector(name, key, values, classes):
+    if len(values) != len(classes):
+        raise ValueError(f"{name}: {key} holds {len(values)} values for {len(classes)} classes "
+                         f"{classes.tolist()!r}; {_EDITED}.")
+    if not all(type(value) in (int, float) for value in values):
+        raise ValueError(f"{name}: {key} {values!r} is not a list of numbers; {_EDITED}.")
+    vector = np.asarray(values, dtype=np.float64)
+    if not (np.isfinite(vector).all() and (vector >= 0).all()):
+        raise ValueError(f"{name}: {key} {values!r} must be finite and non-negative (one "
+                         f"weight per class); {_EDITED}.")
+
+
+def _check_network(name, metadata, classes, expected, state_dict):
+    """The file's weights against the entries and the network the parameters describe
+    (``expected``, a state dict on the meta device): their shapes, and finite weights and
+    positive input scales."""
+    n_features = metadata["n_features"]
+    for key in ("input_mean", "input_scale"):
+        if key in state_dict and tuple(state_dict[key].shape) != (n_features,):
+            raise ValueError(
+                f"{name}: n_features is {n_features}, but the network's {key} has shape "
+                f"{tuple(state_dict[key].shape)}; {_EDITED}."
+            )
+    weights = state_dict.get("lstm.weight_ih_l0")
+    if weights is not None and weights.ndim == 2 and weights.shape[1] != n_features:
+        raise ValueError(
+            f"{name}: n_features is {n_features}, but the LSTM's input weights "
+            f"(lstm.weight_ih_l0) take {weights.shape[1]} features per time step; {_EDITED}."
+        )
+    # The output layer's weights and bias agree on a number of outputs other than the
+    # classes (and the criterion) give: the classes were edited, or the weights.
+    outputs = {state_dict[key].shape[0] for key in ("head.weight", "head.bias")
+               if key in state_dict and state_dict[key].ndim}
+    wanted = expected["head.weight"].shape[0] if "head.weight" in expected else None
+    if len(outputs) == 1 and wanted is not None and outputs != {wanted}:
+        raise ValueError(
+            f"{name}: classes {classes.tolist()!r} need {wanted} output(s) with these "
+            f"parameters, but the network's output layer (head) has {outputs.pop()}; "
+            f"{_EDITED}."
+        )
     found = {key: tuple(tensor.shape) for key, tensor in state_dict.items()}
-    if expected != found:
+    shapes = {key: tuple(tensor.shape) for key, tensor in expected.items()}
+    if shapes != found:
         differences = sorted(
             f"{key}: {found.get(key, 'missing')} where the parameters give "
-            f"{expected.get(key, 'nothing')}"
-            for key in set(expected) | set(found) if expected.get(key) != found.get(key)
+            f"{shapes.get(key, 'nothing')}"
+            for key in set(shapes) | set(found) if shapes.get(key) != found.get(key)
         )
         raise ValueError(f"{name} holds weights that do not fit the model its parameters "
                          f"describe: {'; '.join(differences[:3])}.")
@@ -210,6 +424,12 @@ def _check_weight_shapes(name, net, state_dict):
                if tensor.is_floating_point()):
         raise ValueError(f"{name} holds NaN or infinite weights; refused, as such a model "
                          "predicts nothing useful.")
+    scale = state_dict.get("input_scale")
+    if scale is not None and not bool((scale > 0).all()):
+        raise ValueError(
+            f"{name}: input_scale (the standardisation's divisor per feature) has values "
+            f"that are not positive, which would give NaN probabilities; {_EDITED}."
+        )
 
 
 def _load_weights(name, module, state_dict):
@@ -520,6 +740,115 @@ def decode_value(data, tensors):
     raise ValueError(f"{kind!r} is no kind of stored value")
 
 
+# -- the training state (optimizer and random state), in model files and checkpoints -------
+
+
+def encode_training_state(optimizer, rng_state, tensors, *, instead):
+    """JSON data of ``optimizer``'s state dict; its tensors go into ``tensors`` as
+    ``optimizer.N``, and the random state ``rng_state`` (what
+    :func:`sktorchcw._device.get_rng_state` returns, or None) as ``rng.torch`` and
+    ``rng.cuda``.
+
+    A value a safe file cannot hold is a ValueError suggesting ``instead``.
+    """
+    own: dict = {}
+    try:
+        data = encode_value(optimizer.state_dict(), own, "optimizer")
+    except TypeError as error:
+        raise ValueError(
+            f"The state of optimizer {type(optimizer).__name__} holds a value a safe file "
+            f"cannot store ({error}); {instead}."
+        ) from None
+    for tensor_name, device in _RNG_TENSORS.items():
+        if rng_state is not None and device in rng_state:
+            own[tensor_name] = rng_state[device]
+    tensors.update(own)
+    return data
+
+
+def decode_training_state(data, tensors):
+    """``(optimizer_state_dict, rng_state)`` from what :func:`encode_training_state`
+    stored; ``rng_state`` is None where none was stored (or a dict as
+    :func:`sktorchcw._device.get_rng_state` returns it). A ValueError (or KeyError, for a
+    missing tensor) says what does not fit."""
+    state = decode_value(data, tensors)
+    if not isinstance(state, dict) or sorted(state) != ["param_groups", "state"]:
+        raise ValueError("it is not an optimizer's state dict")
+    rng_state = {device: tensors[key] for key, device in _RNG_TENSORS.items() if key in tensors}
+    if not rng_state:
+        return state, None
+    reference = torch.get_rng_state()
+    cpu = rng_state.get("cpu")
+    if cpu is None or cpu.dtype != reference.dtype or cpu.shape != reference.shape:
+        raise ValueError(f"rng.torch is not a torch random state ({reference.dtype}, shape "
+                         f"{tuple(reference.shape)})")
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.set_rng_state(cpu)
+    except RuntimeError as error:
+        raise ValueError(f"rng.torch is not a torch random state ({error})") from None
+    cuda = rng_state.get("cuda")
+    if cuda is not None and (cuda.dtype != torch.uint8 or cuda.ndim != 1):
+        raise ValueError("rng.cuda is not a CUDA random state (uint8, one dimension)")
+    return state, rng_state
+
+
+def load_optimizer_state(optimizer, state, *, keep_settings=False):
+    """Put ``state``, an optimizer state dict read from a file, into ``optimizer`` after
+    checking that it fits its parameters.
+
+    Every tensor of a parameter's state must be finite and a scalar, of the parameter's
+    shape, or flat over all parameters (as ``torch.optim.LBFGS`` keeps its state); the
+    parameter groups must list the optimizer's parameters. ``keep_settings=True`` keeps
+    the optimizer's own settings (lr, betas...) rather than the stored ones. A ValueError
+    says what does not fit.
+    """
+    parameters = [parameter for group in optimizer.param_groups
+                  for parameter in group["params"]]
+    groups, per_parameter = state["param_groups"], state["state"]
+    if not isinstance(groups, list) or not all(
+            isinstance(group, dict) and isinstance(group.get("params"), list)
+            for group in groups):
+        raise ValueError("its param_groups are not a list of groups with their params")
+    indices = sorted(index for group in groups for index in group["params"])
+    if indices != list(range(len(parameters))) or not isinstance(per_parameter, dict) or (
+            not set(per_parameter) <= set(indices)):
+        raise ValueError(f"it describes other parameters than the network's "
+                         f"{len(parameters)}")
+    flat = (sum(parameter.numel() for parameter in parameters),)
+    for index, values in per_parameter.items():
+        if not isinstance(values, dict):
+            raise ValueError(f"the state of parameter {index} is not a dict")
+        shape = tuple(parameters[index].shape)
+        for key, value in values.items():
+            for item in _items(value):
+                if isinstance(item, float) and not math.isfinite(item) or (
+                        isinstance(item, torch.Tensor) and item.is_floating_point()
+                        and not bool(torch.isfinite(item).all())):
+                    raise ValueError(f"{key} of parameter {index} is NaN or infinite")
+                if isinstance(item, torch.Tensor) and item.ndim and (
+                        tuple(item.shape) not in (shape, flat)):
+                    raise ValueError(f"{key} of parameter {index} has shape "
+                                     f"{tuple(item.shape)}, the parameter {shape}")
+    settings = [{key: value for key, value in group.items() if key != "params"}
+                for group in optimizer.param_groups]
+    optimizer.load_state_dict(state)
+    if keep_settings:
+        for group, current in zip(optimizer.param_groups, settings, strict=True):
+            group.update(current)
+
+
+def _items(value):
+    """``value`` and, for lists, tuples and dicts, everything inside."""
+    yield value
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _items(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _items(item)
+
+
 # -- the container --------------------------------------------------------------------------
 
 
@@ -625,6 +954,8 @@ def _check_folder(target):
 
 def _write(target, data):
     if hasattr(target, "write"):
+        if isinstance(target, io.TextIOBase):
+            raise _text_mode(target, "wb")
         target.write(data)
         return
     with open(target, "wb") as file:
@@ -635,11 +966,22 @@ def _read(source):
     if not hasattr(source, "read"):
         with open(source, "rb") as file:
             return file.read()
-    data = source.read()
+    if isinstance(source, io.TextIOBase):
+        raise _text_mode(source, "rb")
+    try:
+        data = source.read()
+    except UnicodeDecodeError:  # a text-mode file object that is no io.TextIOBase
+        raise _text_mode(source, "rb") from None
     if not isinstance(data, (bytes, bytearray)):
         raise TypeError(f"{_name(source)} gave {type(data).__name__}, not bytes; open the "
                         "file in binary mode ('rb').")
     return bytes(data)
+
+
+def _text_mode(file, mode):
+    return TypeError(f"{_name(file)} is open in text mode, but a model file is binary (text "
+                     f"mode would decode or encode its bytes); open it in binary mode "
+                     f"({mode!r}).")
 
 
 def _name(source):
@@ -670,10 +1012,6 @@ def _array_to_json(array):
         )
     values = [_plain(item) if isinstance(item, np.generic) else item for item in array.tolist()]
     return {"dtype": array.dtype.str, "values": values}
-
-
-def _array_from_json(data):
-    return np.asarray(data["values"], dtype=np.dtype(data["dtype"]))
 
 
 def _plain(value):
