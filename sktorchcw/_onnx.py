@@ -55,7 +55,18 @@ def export_onnx(estimator, path, *, opset=None, stateful=False):
     and the outputs ``next_state_h`` and ``next_state_c``, the state after each
     sequence's last valid frame, to pass to the next call. Fed in chunks this way, the
     probabilities equal ``predict_proba`` of the whole recording. A sequence of length
-    0 keeps its state, so one batch can carry several streams, some without new frames.
+    0 keeps its state, so one batch can carry several streams, some without new frames
+    (``T`` must still be at least 1: pad such a batch to one frame). A classifier's row
+    of length 0 gets the probabilities of the state it came with: the same as that
+    row's previous call, the probabilities of everything seen so far; before any frame
+    (a zero state) the head applied to zeros, i.e. the probabilities of the head's bias
+    alone (prior-corrected where ``prior_correction=True``), the graph's answer for
+    "nothing seen yet".
+
+    Never send an empty batch (``N = 0``): onnxruntime's LSTM kills the process on one
+    (measured with onnxruntime 1.32: a segmentation fault or an abort, nothing Python can
+    catch). Nor a call without frames (``T = 0``): the tagger's graph fails on it. Skip
+    the call instead; the streams keep their states.
 
     The model's metadata (``metadata_props``) holds ``classes`` (``classes_`` as a
     JSON list), ``estimator``, ``n_features``, ``input_layout``, ``prior_correction``,
@@ -86,8 +97,8 @@ def export_onnx(estimator, path, *, opset=None, stateful=False):
         For anything but an LSTMBlinkClassifier or LSTMBlinkTagger.
     ValueError
         For what ONNX's LSTM cannot compute (``module__proj_size``), ``stateful=True``
-        with a bidirectional model, an opset out of range, or classes that JSON cannot
-        hold.
+        with a bidirectional model, an opset out of range, classes that JSON cannot
+        hold, or a prior correction that ``predict_proba`` refuses too.
 
     See Also
     --------
@@ -222,6 +233,11 @@ def _probabilities(graph, module, log_training_weight, state=None):
     if isinstance(module, LSTMFrameLogits):
         features = _merge_directions(graph, outputs, perm=[2, 0, 1, 3])  # (N, T, D*H)
     else:
+        if next_state is not None:
+            # The last layer's next state: the output after each row's last frame, and for a
+            # row of length 0 the state it came with, so that such a row answers what its
+            # previous call answered (ONNX's LSTM alone would give it zeros: the head's bias).
+            last_states = _layer_of(graph, next_state[0], module.lstm.num_layers - 1)
         features = _merge_directions(graph, last_states, perm=[1, 0, 2])  # (N, D*H)
     logits = graph.node("Add", [
         graph.node("MatMul", [features, graph.constant(module.head.weight.T)]),

@@ -90,7 +90,8 @@ def valid_part(proba, lengths, estimator):
 
 
 def assert_close(actual, expected):
-    if isinstance(expected, list):
+    """Arrays, or one array per recording (a list, or predict_proba's object array)."""
+    if isinstance(expected, list) or np.asarray(expected).dtype.kind == "O":
         assert len(actual) == len(expected)
         for a, e in zip(actual, expected, strict=True):
             np.testing.assert_allclose(a, e, atol=TOLERANCE, rtol=0)
@@ -287,6 +288,52 @@ def test_a_stateful_classifier_gives_the_whole_sequences_probabilities(windows, 
     for chunk in (X[:, :5], X[:, 5:6], X[:, 6:]):
         proba, state = run_stateful(session, chunk, [chunk.shape[1]] * len(X), state)
     assert_close(proba, clf.predict_proba(X))
+
+
+@pytest.fixture(scope="module", params=list(STREAMING))
+def streaming_classifier(request, windows):
+    X, y = windows
+    return LSTMBlinkClassifier(**FAST, **STREAMING[request.param]).fit(X, y)
+
+
+def nothing_seen_yet(classifier):
+    """What a stateful classifier answers before any frame: the head applied to the zero
+    state, i.e. the probabilities of the head's bias alone (prior-corrected where set)."""
+    bias = classifier.module_.head.bias.detach().double()
+    logits = bias[None] if bias.numel() > 1 else bias
+    return classifier._corrected(classifier._outputs(logits), log=False)[0]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_every_row_of_a_stateful_classifier_answers_for_its_prefix_so_far(
+        streaming_classifier, ragged, tmp_path, seed):
+    """Random chunks per row, many of length 0 (whole calls too): after every call, every
+    row's probabilities are predict_proba of the frames it has seen so far, or the
+    documented answer for nothing seen yet."""
+    clf = streaming_classifier
+    session = stateful_session(clf, tmp_path)
+    rng = np.random.default_rng(seed)
+    seen, state = [0] * len(ragged), zero_state(clf, len(ragged))
+    nothing = nothing_seen_yet(clf)
+    calls = 0
+    while calls < 3 or any(n < len(r) for n, r in zip(seen, ragged, strict=True)):
+        sizes = [0 if rng.random() < 0.4 else int(rng.integers(1, 6)) for _ in ragged]
+        if calls in (0, 4):
+            sizes = [0] * len(ragged)  # a call in which no row has new frames
+        sizes = [min(size, len(r) - n) for size, r, n in zip(sizes, ragged, seen, strict=True)]
+        chunks = [r[n:n + size] for r, n, size in zip(ragged, seen, sizes, strict=True)]
+        x = np.zeros((len(ragged), max(1, *sizes), 2), np.float32)  # T >= 1, as documented
+        for row, chunk in zip(x, chunks, strict=True):
+            row[:len(chunk)] = chunk
+        proba, state = run_stateful(session, x, sizes, state)
+        seen = [n + size for n, size in zip(seen, sizes, strict=True)]
+        started = [row for row, n in enumerate(seen) if n]
+        expected = np.tile(nothing, (len(ragged), 1))
+        if started:
+            expected[started] = clf.predict_proba([ragged[row][:seen[row]] for row in started])
+        assert_close(proba, expected)
+        calls += 1
+    assert calls > 5
 
 
 def test_the_plain_graph_has_no_state_and_the_stateful_one_says_so(streaming_tagger, tmp_path):
