@@ -196,8 +196,9 @@ class time_limit:
 
 
 def max_abs_difference(first, second):
-    """Largest absolute difference of two arrays, or of two lists of arrays."""
-    if isinstance(first, list | tuple):
+    """Largest absolute difference of two arrays, or of two lists (or object arrays) of
+    arrays, one per recording."""
+    if isinstance(first, list | tuple) or np.asarray(first).dtype == object:
         first = np.concatenate([np.ravel(item) for item in first])
         second = np.concatenate([np.ravel(item) for item in second])
     first, second = np.asarray(first, dtype=np.float64), np.asarray(second, dtype=np.float64)

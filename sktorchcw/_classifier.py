@@ -68,8 +68,9 @@ class LSTMBlinkClassifier(ClassifierMixin, SequenceEstimator):
     X may be 2-D ``(n_samples, n_timesteps)`` (a DataFrame too: one row per
     sequence), 3-D ``(n_samples, n_timesteps, n_features)``, or a list of
     ``(n_timesteps_i, n_features)`` arrays of different lengths, which are padded
-    and packed so that padding never changes a result. ``predict_proba`` is the
-    softmax of the logits (a sigmoid for a single logit), whatever the criterion.
+    and packed, so that padding changes a result by float32 rounding at most (about
+    1e-7). ``predict_proba`` is the softmax of the logits (a sigmoid for a single
+    logit), whatever the criterion.
 
     Examples
     --------

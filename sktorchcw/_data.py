@@ -14,6 +14,7 @@ Accepted X:
   2-D arrays and DataFrames must have the fitted columns.
 """
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,12 +37,14 @@ _FLOAT32_MAX = float(np.finfo(np.float32).max)
 class Sequences:
     """Validated sequences: ``values`` ``(n, T, F)`` float32, zero after each sequence ends;
     ``lengths`` ``(n,)`` int64 valid steps, or None when every sequence fills all T steps;
-    ``ragged`` whether they came as a collection of sequences (a list) rather than an array."""
+    ``ragged`` whether they came as a collection of sequences (a list) rather than an array;
+    ``has_missing`` whether some frame holds NaN (only with ``missing='mask'``)."""
 
     values: np.ndarray
     lengths: np.ndarray | None
     layout: str
     ragged: bool = False
+    has_missing: bool = False
 
     @property
     def valid_lengths(self):
@@ -56,12 +59,25 @@ class Sequences:
         return np.arange(self.values.shape[1])[None, :] < self.valid_lengths[:, None]
 
     @property
+    def observed(self):
+        """``(n, T)`` bool: True on valid frames without a missing (NaN) feature: the frames
+        that enter the loss, the class counts and the scores."""
+        if not self.has_missing:
+            return self.mask
+        return self.mask & ~missing_frames(self.values)
+
+    @property
     def n_samples(self):
         return self.values.shape[0]
 
     @property
     def n_features(self):
         return self.values.shape[2]
+
+
+def missing_frames(values):
+    """``(..., T)`` bool: frames of ``values`` ``(..., T, F)`` with a NaN feature."""
+    return np.isnan(values).any(axis=-1)
 
 
 def check_fit_input(estimator, X, y, classes=None):
@@ -155,17 +171,27 @@ def check_some_weight_positive(class_weight, y_encoded, sample_weight):
 
 
 def _check_X(estimator, X, *, reset, fitted_layout=None):
+    allow_nan = _masks_missing(estimator)
+    finite = "allow-nan" if allow_nan else True
     ragged = _ragged_items(X, fitted_layout)
     from_list = ragged is not None
     if from_list:
-        sequences = _from_ragged(ragged)
+        sequences = _from_ragged(ragged, allow_nan=allow_nan)
     elif _looks_tabular(X):
+        shape = X.shape if hasattr(X, "shape") else np.asarray(X).shape
+        if shape[0] == 0:  # as check_array says it, before any complaint about columns
+            raise ValueError(f"Found array with 0 sample(s) (shape={shape}) while a "
+                             f"minimum of 1 is required by {type(estimator).__name__}.")
         if fitted_layout == SEQUENCES:
-            return _univariate_for_sequence_model(estimator, X)
-        values = validate_data(estimator, X, reset=reset, dtype=[np.float64, np.float32])
-        return Sequences(as_float32(values)[:, :, None], None, COLUMNS)
+            return _with_missing(_univariate_for_sequence_model(estimator, X, finite),
+                                 allow_nan)
+        values = validate_data(estimator, X, reset=reset, dtype=[np.float64, np.float32],
+                               ensure_all_finite=finite)
+        return _with_missing(Sequences(as_float32(values)[:, :, None], None, COLUMNS),
+                             allow_nan)
     else:
-        values = check_array(X, allow_nd=True, ensure_2d=False, dtype=[np.float64, np.float32])
+        values = check_array(X, allow_nd=True, ensure_2d=False, dtype=[np.float64, np.float32],
+                             ensure_all_finite=finite)
         if values.ndim == 1:
             raise ValueError(
                 f"X is 1-D (shape {values.shape}). Reshape your data: X.reshape(1, -1) for one "
@@ -183,7 +209,29 @@ def _check_X(estimator, X, *, reset, fitted_layout=None):
         sequences = Sequences(as_float32(values), None, SEQUENCES)
     _check_sequence_features(estimator, sequences, reset=reset, fitted_layout=fitted_layout,
                              from_list=from_list)
-    return sequences
+    return _with_missing(sequences, allow_nan)
+
+
+def _masks_missing(estimator):
+    return getattr(estimator, "missing", "raise") == "mask"
+
+
+def _with_missing(sequences, allow_nan):
+    """``sequences`` with ``has_missing`` set; a ValueError names a recording whose every
+    frame is missing (nothing of it could be read)."""
+    if not allow_nan:
+        return sequences
+    missing = missing_frames(sequences.values)
+    if not missing.any():
+        return sequences
+    observed = (~missing & sequences.mask).any(axis=1)
+    if not observed.all():
+        empty = np.flatnonzero(~observed)
+        raise ValueError(
+            f"Recording(s) {empty[:5].tolist()} of X have a missing value (NaN) in every "
+            "frame, so nothing of them can be read; drop them."
+        )
+    return dataclasses.replace(sequences, has_missing=True)
 
 
 def _looks_tabular(X):
@@ -203,7 +251,7 @@ def _has_uniform_shape(X):
     return True
 
 
-def _univariate_for_sequence_model(estimator, X):
+def _univariate_for_sequence_model(estimator, X, finite=True):
     if estimator.n_features_in_ != 1:
         raise ValueError(
             f"X is 2-D, read as univariate sequences (one feature per time step), but "
@@ -211,7 +259,7 @@ def _univariate_for_sequence_model(estimator, X):
             "features per time step; pass a 3-D array (n_samples, n_timesteps, n_features) or a "
             "list of (n_timesteps, n_features) arrays."
         )
-    values = check_array(X, dtype=[np.float64, np.float32])
+    values = check_array(X, dtype=[np.float64, np.float32], ensure_all_finite=finite)
     return Sequences(as_float32(values)[:, :, None], None, SEQUENCES)
 
 
@@ -265,8 +313,8 @@ def _ragged_items(X, fitted_layout=None):
     return items if len(shapes) > 1 or isinstance(X, np.ndarray) else None
 
 
-def _from_ragged(items):
-    arrays = [_sequence_array(i, item) for i, item in enumerate(items)]
+def _from_ragged(items, *, allow_nan=False):
+    arrays = [_sequence_array(i, item, allow_nan) for i, item in enumerate(items)]
     n_features = {array.shape[1] for array in arrays}
     if len(n_features) > 1:
         first = arrays[0].shape[1]
@@ -283,7 +331,7 @@ def _from_ragged(items):
     return Sequences(values, None if uniform else lengths, SEQUENCES, ragged=True)
 
 
-def _sequence_array(index, item):
+def _sequence_array(index, item, allow_nan=False):
     try:
         array = np.asarray(item, dtype=np.float64)
     except (TypeError, ValueError) as error:
@@ -300,8 +348,13 @@ def _sequence_array(index, item):
             f"Sequence {index} of X has shape {array.shape}; it needs at least one time step "
             "and one feature."
         )
-    if not np.isfinite(array).all():
-        raise ValueError(f"Sequence {index} of X contains NaN or infinity.")
+    if np.isinf(array).any():
+        raise ValueError(f"Sequence {index} of X contains infinity; give finite values.")
+    if not allow_nan and np.isnan(array).any():
+        raise ValueError(
+            f"Sequence {index} of X contains NaN. Frames with a missing value (a tracker "
+            "that lost the face) can be masked: pass missing='mask' to the estimator."
+        )
     return as_float32(array)
 
 

@@ -101,9 +101,22 @@ PARAMETERS_DOC = """    Parameters
         Read sequences in both directions.
     dropout : float, default=0.0
         Dropout between LSTM layers and before the linear layer, in [0, 1).
-    standardize : bool, default=True
-        Standardise each input feature with the mean and standard deviation of the
-        training data (valid time steps only). The statistics are part of the model.
+    standardize : bool, 'standard' or 'robust', default=True
+        Standardise each input feature with statistics of the training data (valid,
+        observed frames only), part of the model (used by predict, ONNX export and
+        streaming alike). True or ``'standard'``: mean and standard deviation.
+        ``'robust'``: median and interquartile range, which spikes far larger than
+        the signal (common in real sensors) do not dominate. A constant feature (zero
+        spread) is left unscaled. False: the network sees the values as given.
+    missing : {'raise', 'mask'}, default='raise'
+        What a frame with a NaN feature means. ``'raise'``: X must be finite (a clear
+        error names the recording). ``'mask'``: the frame is missing (a tracker that
+        lost the face): the network sees the feature means there (zero after
+        standardisation; the robust centre with ``standardize='robust'``), and the
+        frame is left out of the loss, of ``'balanced'`` class counts and of the
+        validation scores (its label is never read). ``predict`` still gives it an
+        output, from the frames around it. A recording whose every frame is missing
+        is refused. Infinity is never a missing value.
     max_epochs : int, default=30
         Passes over the training data (with ``warm_start=True``, per call of ``fit``).
     batch_size : int, default=64
@@ -209,7 +222,8 @@ class SequenceEstimator(BaseEstimator):
         "num_layers": [Interval(Integral, 1, None, closed="left")],
         "bidirectional": ["boolean"],
         "dropout": [Interval(Real, 0, 1, closed="left")],
-        "standardize": ["boolean"],
+        "standardize": ["boolean", StrOptions({"standard", "robust"})],
+        "missing": [StrOptions({"raise", "mask"})],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
@@ -241,6 +255,7 @@ class SequenceEstimator(BaseEstimator):
         bidirectional=False,
         dropout=0.0,
         standardize=True,
+        missing="raise",
         max_epochs=30,
         batch_size=64,
         lr=0.01,
@@ -269,6 +284,7 @@ class SequenceEstimator(BaseEstimator):
         self.bidirectional = bidirectional
         self.dropout = dropout
         self.standardize = standardize
+        self.missing = missing
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -492,14 +508,17 @@ default=None
         self.class_weight_ = self._resolve_class_weight(targets, weights, continued)
         check_some_weight_positive(self.class_weight_, targets, weights)
         self._check_sampling(y_encoded)
-        self.training_weight_ = training_weight(self.class_weight_, targets, weights,
-                                                len(self.classes_), self.sampling)
-        self._check_prior_correction(warn=True)
         if sample_weight is not None:
             sample_weight = sample_weight.astype(np.float32)
         valid_dataset = self._validation_dataset(validation_data)
         self.device_ = resolve_device(self.device)
         criterion = self._build_criterion()
+        n_outputs = self._n_outputs()
+        self.training_weight_ = training_weight(self.class_weight_, targets, weights,
+                                                len(self.classes_), self.sampling,
+                                                criterion.criterion, n_outputs)
+        self._check_prior_correction(warn=True, criterion=criterion.criterion,
+                                     n_outputs=n_outputs)
         dataset = SequenceDataset(sequences.values, sequences.lengths, y_encoded, sample_weight)
         start_epochs = 0 if previous_net is None else len(previous_net.history_)
         total_epochs = start_epochs + (epochs or int(self.max_epochs))
@@ -511,10 +530,11 @@ default=None
             checkpoint = load_checkpoint(self.checkpoint_dir, fingerprint)
         seed = _draw_seed(self.random_state)
         epochs_done = checkpoint["epochs"] if checkpoint else start_epochs
-        scaling = _feature_scaling(sequences) if self.standardize else (None, None)
+        scaling = _feature_scaling(sequences, self.standardize, self.missing)
         net = self._build_net(
             criterion, sequences.n_features, scaling, seed, epochs_done, fingerprint,
             epochs=total_epochs - epochs_done, valid_dataset=valid_dataset,
+            strata=self._targets.strata(y_encoded, sequences),
         )
         with seeded_torch(seed, self.device_):
             net.initialize()
@@ -580,11 +600,19 @@ default=None
                 "than the others). Use one of them, or set class_weight=None."
             )
 
-    def _check_prior_correction(self, *, warn=False):
+    def _check_prior_correction(self, *, warn=False, criterion=None, n_outputs=None):
         """A ValueError when the probabilities cannot be corrected; at fit, a warning where
-        the correction is only approximate."""
+        the correction is only approximate. ``criterion`` (the unreduced criterion, with
+        the network's ``n_outputs``) is given at fit; afterwards it is the fitted net's."""
         if not self.prior_correction:
             return
+        if criterion is None:
+            net = self.__dict__.get("net_")
+            criterion = getattr(getattr(net, "criterion_", None), "criterion", None)
+            n_outputs = getattr(net, "module__n_outputs", None)
+        problem = _criterion_class_weight(criterion, len(self.classes_), n_outputs)[1]
+        if problem is not None:
+            raise ValueError(problem)
         zero = [label for label, factor in zip(self.classes_.tolist(), self.training_weight_,
                                                strict=True) if factor <= 0]
         if zero:
@@ -730,8 +758,10 @@ default=None
         return n_classes
 
     def _build_net(self, criterion, n_features, scaling, seed, epochs_done=0, fingerprint=None,
-                   *, epochs=None, valid_dataset=None):
-        mean, scale = scaling
+                   *, epochs=None, valid_dataset=None, strata=None):
+        mean, scale, fill = scaling
+        if self.missing == "mask" and fill is None:  # a placeholder, for weights to load
+            fill = np.zeros(n_features, dtype=np.float32)
         iterator_train = self.iterator_train or SliceBatches
         routed_iterator_train = {"shuffle": True, **self._routed_for("iterator_train")}
         if iterator_train is SliceBatches:
@@ -754,6 +784,7 @@ default=None
             module__dropout=self.dropout,
             module__input_mean=mean,
             module__input_scale=scale,
+            module__missing_fill=fill,
             criterion=criterion,
             optimizer=self.optimizer,
             lr=self.lr,
@@ -761,9 +792,10 @@ default=None
             batch_size=int(self.batch_size),
             iterator_train=iterator_train,
             iterator_valid=iterator_valid,
-            train_split=self._train_split(seed, valid_dataset),
+            train_split=self._train_split(seed, valid_dataset, strata),
             callbacks=self._callbacks(fingerprint),
             predict_nonlinearity=logits_to_proba,
+            mask_missing=self.missing == "mask",
             verbose=self.verbose,
             device=self.device_,
             **_prefixed("module", self._routed_for("module")),
@@ -773,10 +805,11 @@ default=None
             **_prefixed("callbacks", self._routed_for("callbacks")),
         )
 
-    def _train_split(self, seed, valid_dataset):
+    def _train_split(self, seed, valid_dataset, strata=None):
         """The validation data given to fit, or ``train_split``, seeded from random_state
         when it is a random ValidSplit without a seed of its own (which would draw from
-        numpy's global random state, so two fits would hold out different samples)."""
+        numpy's global random state, so two fits would hold out different samples). A
+        stratified ValidSplit stratifies by ``strata``, one label per recording."""
         if valid_dataset is not None:
             return predefined_split(valid_dataset)
         split = self.train_split
@@ -784,6 +817,8 @@ default=None
                 and split._is_float(split.cv)):
             split = copy.copy(split)
             split.random_state = seed
+        if isinstance(split, ValidSplit) and split.stratified and strata is not None:
+            return StratifiedBy(split, strata)
         return split
 
     def _callbacks(self, fingerprint=None):
@@ -817,11 +852,12 @@ default=None
 
         Returns
         -------
-        proba : ndarray or list of ndarray, dtype float64
+        proba : ndarray, dtype float64
             The softmax of the logits (a sigmoid for a single logit), computed in
             float64 as scikit-learn classifiers return it: ``(n_samples, n_classes)``
             for the classifier; ``(n_samples, n_timesteps, n_classes)`` for the tagger,
-            or one ``(n_timesteps_i, n_classes)`` array per sequence of a list.
+            or, for recordings given as a list, a 1-D object array holding one
+            ``(n_timesteps_i, n_classes)`` array per recording.
         """
         proba, sequences = self._probabilities(X, log=False)
         return self._targets.in_structure_of_X(proba, sequences)
@@ -839,7 +875,7 @@ default=None
 
         Returns
         -------
-        log_proba : ndarray or list of ndarray, dtype float64
+        log_proba : ndarray, dtype float64
             Shaped as ``predict_proba`` returns.
         """
         log_proba, sequences = self._probabilities(X, log=True)
@@ -855,9 +891,11 @@ default=None
 
         Returns
         -------
-        y_pred : ndarray or list of ndarray
+        y_pred : ndarray
             ``(n_samples,)`` for the classifier; ``(n_samples, n_timesteps)`` for the
-            tagger, or one ``(n_timesteps_i,)`` array per sequence of a list.
+            tagger, or, for recordings given as a list, a 1-D object array holding one
+            ``(n_timesteps_i,)`` array per recording (it iterates like a list, and
+            scikit-learn's ``cross_val_predict`` can put the folds' together).
         """
         proba, sequences = self._probabilities(X, log=False)
         return self._targets.in_structure_of_X(self.classes_[proba.argmax(axis=-1)], sequences)
@@ -894,6 +932,7 @@ default=None
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = True
+        tags.input_tags.allow_nan = self.missing == "mask"
         tags.non_deterministic = False
         return tags
 
@@ -964,6 +1003,19 @@ default=None
 
 
 
+class StratifiedBy:
+    """A stratified skorch ``ValidSplit`` that stratifies by the given labels, one per
+    recording, instead of the ``y`` skorch hands it (for the tagger, whole label rows,
+    which would each be a class of their own)."""
+
+    def __init__(self, split, strata):
+        self.split = split
+        self.strata = strata
+
+    def __call__(self, dataset, y=None, groups=None):
+        return self.split(dataset, self.strata, groups=groups)
+
+
 # Losses for which the model's probabilities estimate the (reweighted) class probabilities,
 # so that dividing by the training weights gives back the natural ones.
 _PROPER_SCORING_RULES = (nn.CrossEntropyLoss, nn.NLLLoss, nn.BCELoss, nn.BCEWithLogitsLoss,
@@ -973,10 +1025,14 @@ _PROPER_SCORING_RULES = (nn.CrossEntropyLoss, nn.NLLLoss, nn.BCELoss, nn.BCEWith
                          torch.nn.functional.mse_loss, torch.nn.functional.kl_div)
 
 
-def training_weight(class_weight, targets, sample_weight, n_classes, sampling):
+def training_weight(class_weight, targets, sample_weight, n_classes, sampling,
+                    criterion=None, n_outputs=None):
     """The factor by which training weighted each class relative to its natural share:
-    class weight x sampling rate (``sampling='balanced'``) x mean sample weight."""
+    class weight x the criterion's own class weight (``pos_weight`` of
+    ``BCEWithLogitsLoss``; see ``_criterion_class_weight``) x sampling rate
+    (``sampling='balanced'``) x mean sample weight."""
     factors = np.asarray(class_weight, dtype=np.float64).copy()
+    factors *= _criterion_class_weight(criterion, n_classes, n_outputs)[0]
     counts = np.bincount(targets, minlength=n_classes).astype(np.float64)
     if sampling == "balanced":
         factors *= len(targets) / (n_classes * np.maximum(counts, 1.0))
@@ -984,6 +1040,57 @@ def training_weight(class_weight, targets, sample_weight, n_classes, sampling):
         totals = np.bincount(targets, weights=sample_weight, minlength=n_classes)
         factors *= totals / np.maximum(counts, 1.0)
     return factors
+
+
+def _criterion_class_weight(criterion, n_classes, n_outputs):
+    """The factor by which ``criterion`` itself weighs each class (ones when it weighs
+    none), and why ``prior_correction`` cannot divide out a weighting it carries (None
+    when it can).
+
+    ``pos_weight`` of ``BCEWithLogitsLoss`` (an instance, ``criterion__pos_weight`` or a
+    ``functools.partial`` of its functional form) multiplies the positive term of each
+    output's loss. With a single logit that term is the positive class's whole loss, so
+    it is the class weight ``[1, p]``; with one output per class, output ``c``'s odds
+    are learnt ``p_c`` times too high, which dividing class ``c``'s probability by
+    ``p_c`` undoes. A ``pos_weight`` of another shape, one on another criterion, and any
+    ``weight=`` (per class or per element: ``ClassWeightedLoss`` refuses it on a loss
+    object; a partial can still carry it) are refused.
+    """
+    factors = np.ones(n_classes)
+    if criterion is None:
+        return factors, None
+    function = getattr(criterion, "func", criterion)  # a functools.partial's function
+    keywords = getattr(criterion, "keywords", None) or {}
+    name = _criterion_name(function)
+    advice = ("Give the class weights as class_weight instead (e.g. class_weight={label: "
+              "weight}), which prior_correction divides out, or set prior_correction=False.")
+    if getattr(criterion, "weight", keywords.get("weight")) is not None:
+        return factors, (
+            f"prior_correction=True divides out the class weights training used, but "
+            f"{name} carries its own weight=..., which sktorchcw cannot read as one factor "
+            f"per class. {advice}")
+    pos_weight = getattr(criterion, "pos_weight", keywords.get("pos_weight"))
+    if pos_weight is None:
+        return factors, None
+    if not (isinstance(criterion, nn.BCEWithLogitsLoss)
+            or function is torch.nn.functional.binary_cross_entropy_with_logits):
+        return factors, (
+            f"prior_correction=True divides out the class weights training used, but "
+            f"{name} carries a pos_weight whose meaning sktorchcw does not know. {advice}")
+    values = torch.as_tensor(pos_weight).detach().to("cpu", torch.float64).numpy()
+    last = values.shape[-1] if values.ndim else 1
+    outputs = n_outputs or n_classes
+    if values.size != last or last not in (1, outputs) or not np.isfinite(values).all():
+        return factors, (
+            f"prior_correction=True divides out the class weights training used, but the "
+            f"pos_weight of {name} (shape {values.shape}) is not one finite weight per "
+            f"output of the network ({outputs}). {advice}")
+    per_output = np.broadcast_to(values.reshape(-1), (outputs,))
+    if outputs == 1:  # a single logit: pos_weight weighs the positive class's samples
+        factors[1] = per_output[0]
+    else:
+        factors *= per_output
+    return factors, None
 
 
 def prior_corrected(outputs, training_weight, *, log):
@@ -1073,16 +1180,27 @@ def _is_kind_of(criterion, known_class):
     return issubclass(klass, known_class)
 
 
-def _feature_scaling(sequences):
-    """Per-feature mean and standard deviation over the valid time steps."""
-    values = sequences.values
-    if sequences.lengths is None:
-        steps = values.reshape(-1, values.shape[2])
+def _feature_scaling(sequences, standardize, missing):
+    """``(center, scale, fill)`` per feature over the valid, observed frames, float32:
+    mean and standard deviation (``standardize`` True or 'standard'), median and
+    interquartile range ('robust'), or None and None (False); ``fill`` is what a missing
+    frame becomes (the centre, or the mean without standardisation) with
+    ``missing='mask'``, else None."""
+    if not standardize and missing != "mask":
+        return None, None, None
+    steps = sequences.values[sequences.observed] if (
+        sequences.lengths is not None or sequences.has_missing
+    ) else sequences.values.reshape(-1, sequences.n_features)
+    if standardize == "robust":
+        low, center, high = np.percentile(steps, [25, 50, 75], axis=0)
+        scale = high - low
     else:
-        valid = np.arange(values.shape[1]) < sequences.lengths[:, None]
-        steps = values[valid]
-    mean = steps.mean(axis=0, dtype=np.float64)
-    scale = steps.std(axis=0, dtype=np.float64)
+        center = steps.mean(axis=0, dtype=np.float64)
+        scale = steps.std(axis=0, dtype=np.float64)
     # A constant feature carries no information; leave it unscaled rather than divide by 0.
     scale[scale < 1e-12] = 1.0
-    return mean.astype(np.float32), scale.astype(np.float32)
+    center, scale = center.astype(np.float32), scale.astype(np.float32)
+    fill = center if missing == "mask" else None
+    if not standardize:
+        return None, None, fill
+    return center, scale, fill

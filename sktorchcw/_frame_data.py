@@ -1,9 +1,12 @@
 """Per-frame targets and sample weights (LSTMBlinkTagger), checked against their sequences.
 
-``y`` holds one label per frame: an ``(n, T)`` array (padded like X when X is ragged) or a
-list of ``(T_i,)`` arrays whose lengths match X's sequences. Labels are encoded as class
-indices in an ``(n, T)`` int64 array; frames past a sequence's end hold 0 and are masked
-out of the loss, the class weights and every score.
+``y`` holds one label per frame in any format of :func:`._labels.label_rows`: a padded
+``(n, T')`` array or DataFrame (``T'`` at least each recording's length, any padding value,
+never read) or one ``(T_i,)`` row per recording (a list, an object array, a pandas Series of
+arrays). Rows are trimmed to the recordings' lengths, so any subset of recordings (a
+cross-validation fold) reads as the whole does. Labels are encoded as class indices in an
+``(n, T)`` int64 array; frames past a sequence's end hold 0 and are masked out of the loss,
+the class weights and every score, as are missing frames (``missing='mask'``).
 """
 
 import numpy as np
@@ -17,15 +20,10 @@ from ._data import (
     check_y_given,
     encode_labels,
 )
+from ._labels import label_rows
 
 __all__ = ["check_frame_fit_input", "check_frame_continued_input", "check_frame_sample_weight",
-           "valid_frames", "valid_frame_targets", "per_sequence", "frame_rows"]
-
-_ONE_PER_FRAME = (
-    "LSTMBlinkTagger needs one label per frame: an (n_samples, n_timesteps) array or a list "
-    "of (n_timesteps_i,) arrays, one per sequence of X. For one label per sequence use "
-    "LSTMBlinkClassifier."
-)
+                  "valid_frames", "valid_frame_targets", "per_sequence", "frame_rows"]
 
 
 def check_frame_fit_input(estimator, X, y, classes=None):
@@ -35,10 +33,7 @@ def check_frame_fit_input(estimator, X, y, classes=None):
     """
     check_y_given(estimator, y)
     sequences = check_sequences(estimator, X)
-    frames = frame_rows(y, sequences, name="y")
-    labels = np.concatenate(frames)
-    if labels.dtype == object:
-        check_label_types(labels)
+    labels, observed = _frame_labels(y, sequences)
     _check_discrete(labels)
     if classes is None:
         classes = np.unique(labels)
@@ -50,7 +45,7 @@ def check_frame_fit_input(estimator, X, y, classes=None):
             "of at least two classes (with partial_fit, list them all in classes=...)."
         )
     encoded = encode_labels(labels, classes, hint="List every label of y in classes.")
-    return sequences, classes, _pad(encoded, sequences)
+    return sequences, classes, _pad(encoded, observed, sequences)
 
 
 def check_frame_continued_input(estimator, X, y, *, hint):
@@ -58,11 +53,9 @@ def check_frame_continued_input(estimator, X, y, *, hint):
     validation data): labels encoded with its ``classes_``."""
     check_y_given(estimator, y)
     sequences = check_sequences(estimator, X, fitted_layout=estimator.input_layout_)
-    labels = np.concatenate(frame_rows(y, sequences, name="y"))
-    if labels.dtype == object:
-        check_label_types(labels)
+    labels, observed = _frame_labels(y, sequences)
     encoded = encode_labels(labels, estimator.classes_, hint=hint)
-    return sequences, _pad(encoded, sequences)
+    return sequences, _pad(encoded, observed, sequences)
 
 
 def check_frame_sample_weight(sample_weight, sequences, *, name="sample_weight"):
@@ -84,7 +77,7 @@ def check_frame_sample_weight(sample_weight, sequences, *, name="sample_weight")
     else:
         frames = frame_rows(sample_weight, sequences, name=name)
         try:
-            weights = _pad(np.concatenate(frames).astype(np.float64), sequences)
+            weights = _pad(np.concatenate(frames).astype(np.float64), None, sequences)
         except (TypeError, ValueError):
             raise ValueError(f"{name} must hold numbers.") from None
     if not np.isfinite(weights).all() or (weights < 0).any():
@@ -99,17 +92,24 @@ def valid_frames(values, sequences):
 
 
 def valid_frame_targets(y_encoded, sample_weight, sequences):
-    """The encoded labels and weights of the valid frames, flat: what enters the loss."""
-    weights = None if sample_weight is None else valid_frames(sample_weight, sequences)
-    return valid_frames(y_encoded, sequences), weights
+    """The encoded labels and weights of the valid, observed frames, flat: what enters the
+    loss and the class counts (missing frames are left out)."""
+    observed = sequences.observed
+    weights = None if sample_weight is None else sample_weight[observed]
+    return y_encoded[observed], weights
 
 
 def per_sequence(values, sequences):
-    """``(n, T, ...)`` values in the structure of X: the array itself for array X, a list
-    of ``(T_i, ...)`` arrays for a collection of sequences."""
+    """``(n, T, ...)`` values in the structure of X: the array itself for array X; for a
+    collection of sequences, a 1-D object array of ``(T_i, ...)`` arrays, which iterates
+    like a list and, unlike one, concatenates and indexes as scikit-learn's
+    ``cross_val_predict`` does with the predictions of its folds."""
     if not sequences.ragged:
         return values
-    return [values[row, :length] for row, length in enumerate(sequences.valid_lengths)]
+    rows = np.empty(sequences.n_samples, dtype=object)
+    for row, length in enumerate(sequences.valid_lengths):
+        rows[row] = values[row, :length]
+    return rows
 
 
 def _is_per_sequence(sample_weight):
@@ -120,32 +120,40 @@ def _is_per_sequence(sample_weight):
 
 def frame_rows(y, sequences, *, name):
     """Per-frame values (labels, weights) as one 1-D array per sequence, each as long as its
-    sequence; a ValueError names the first row whose length does not match."""
-    lengths = sequences.valid_lengths
-    if isinstance(y, (list, tuple)) or (isinstance(y, np.ndarray) and y.dtype == object
-                                         and y.ndim == 1):
-        rows = [np.asarray(item) for item in y]
-        padded = False
-    else:
-        array = np.asarray(y)
-        if array.ndim == 1:
-            raise ValueError(f"{name} has shape {array.shape}: one value per sequence. "
-                             + _ONE_PER_FRAME)
-        if array.ndim != 2:
-            raise ValueError(f"{name} has shape {array.shape}. " + _ONE_PER_FRAME)
-        rows, padded = list(array), True
-    if len(rows) != sequences.n_samples:
-        raise ValueError(f"X has {sequences.n_samples} sequences but {name} has {len(rows)}; "
-                         "give one row of frame values per sequence.")
-    for index, (row, length) in enumerate(zip(rows, lengths, strict=True)):
-        if row.ndim != 1:
-            raise ValueError(f"{name}[{index}] has shape {row.shape}. " + _ONE_PER_FRAME)
-        if len(row) != length and not (padded and len(row) == sequences.values.shape[1]):
-            raise ValueError(
-                f"{name}[{index}] has {len(row)} values but sequence {index} of X has "
-                f"{length} frames; give one value per frame."
-            )
-    return [row[:length] for row, length in zip(rows, lengths, strict=True)]
+    sequence; a ValueError names the first row that does not fit."""
+    return label_rows(y, name=name).trimmed(sequences.valid_lengths, name=name)
+
+
+def _frame_labels(y, sequences):
+    """The labels of the observed frames (valid, not missing), flat, checked for missing
+    and mixed labels, which are reported by recording and frame; and where those frames are
+    among the valid ones (None when every valid frame is observed). The labels of missing
+    frames are never read."""
+    rows = frame_rows(y, sequences, name="y")
+    observed = sequences.observed[sequences.mask] if sequences.has_missing else None
+    labels = np.concatenate(rows)
+    if observed is not None:
+        labels = labels[observed]
+    if labels.dtype.kind in "Of" and _has_no_label(labels).any():
+        valid = sequences.mask
+        if observed is not None:
+            valid = sequences.observed
+        flat = int(np.flatnonzero(_has_no_label(labels))[0])
+        recording, frame = (int(i[flat]) for i in np.nonzero(valid))
+        raise ValueError(
+            f"y[{recording}][{frame}] has no label (None or NaN); every frame of a recording "
+            "needs a label. Give it one, or mark the frame missing in X (NaN features, with "
+            "missing='mask'), whose label is then never read."
+        )
+    if labels.dtype == object:
+        check_label_types(labels)
+    return labels, observed
+
+
+def _has_no_label(labels):
+    if labels.dtype.kind == "f":
+        return np.isnan(labels)
+    return np.array([label is None or label != label for label in labels.tolist()], dtype=bool)
 
 
 def _check_discrete(labels):
@@ -157,8 +165,9 @@ def _check_discrete(labels):
         )
 
 
-def _pad(flat, sequences):
-    """Flat values of the valid frames -> ``(n, T)``, 0 after each sequence ends."""
+def _pad(flat, observed, sequences):
+    """Flat values of the valid frames (of the observed ones, where ``observed`` says
+    which valid frames those are) -> ``(n, T)``, 0 elsewhere."""
     padded = np.zeros(sequences.mask.shape, dtype=flat.dtype)
-    padded[sequences.mask] = flat
+    padded[sequences.mask if observed is None else sequences.observed] = flat
     return padded

@@ -25,6 +25,11 @@ class LSTMLogits(nn.Module):
     input_mean, input_scale : array-like of shape (n_features,), default=None
         Per-feature standardisation ``(x - mean) / scale`` applied first; stored as
         buffers so that they travel with the weights.
+    missing_fill : array-like of shape (n_features,), default=None
+        When given, a frame with a NaN feature (a missing frame) is replaced by these
+        values before standardisation (the estimators pass the standardisation's
+        centre, so that it becomes zero); a buffer, as the statistics. None: inputs
+        are taken as they are.
     **lstm_kwargs
         Further :class:`torch.nn.LSTM` arguments (``bias``, ``proj_size``).
 
@@ -50,10 +55,15 @@ class LSTMLogits(nn.Module):
         dropout=0.0,
         input_mean=None,
         input_scale=None,
+        missing_fill=None,
         **lstm_kwargs,
     ):
         super().__init__()
         _check_lstm_kwargs(lstm_kwargs)
+        self.fills_missing = missing_fill is not None
+        if self.fills_missing:
+            fill = torch.as_tensor(missing_fill).to(torch.float32).reshape(n_features)
+            self.register_buffer("missing_fill", fill)
         mean = torch.zeros(n_features) if input_mean is None else torch.as_tensor(input_mean)
         scale = torch.ones(n_features) if input_scale is None else torch.as_tensor(input_scale)
         self.register_buffer("input_mean", mean.to(torch.float32).reshape(n_features))
@@ -87,10 +97,18 @@ class LSTMLogits(nn.Module):
 
     def _packed_input(self, x, lengths):
         """Standardised ``x``, packed when ``lengths`` say where each sequence ends."""
-        x = (x - self.input_mean) / self.input_scale
+        x = (self._filled(x) - self.input_mean) / self.input_scale
         if lengths is None:
             return x
         return pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+
+
+    def _filled(self, x):
+        """``x`` with every missing frame (one with a NaN feature) set to ``missing_fill``."""
+        if not self.fills_missing:
+            return x
+        fill: torch.Tensor = self.missing_fill  # type: ignore[assignment]  # a buffer
+        return torch.where(torch.isnan(x).any(dim=-1, keepdim=True), fill, x)
 
 
 class LSTMFrameLogits(LSTMLogits):

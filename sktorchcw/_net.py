@@ -82,14 +82,21 @@ def frame_logits_to_log_proba(logits):
     return torch.log_softmax(logits, dim=1).transpose(1, 2)
 
 
-def frame_mask(y_true, X):
-    """``(N, T)`` True on valid frames for per-frame targets of a ragged batch; None for
-    per-sequence targets or when every sequence fills the batch."""
-    lengths = None if X is None else X.get("lengths")
-    if y_true.ndim < 2 or lengths is None:
+def frame_mask(y_true, X, *, missing=False):
+    """``(N, T)`` True on the frames that enter a per-frame loss: valid (before each
+    recording's end) and, with ``missing``, without a NaN feature. None for per-sequence
+    targets, or when every frame of the batch enters."""
+    if y_true.ndim < 2 or X is None:
         return None
-    steps = torch.arange(y_true.shape[1], device=y_true.device)
-    return steps[None, :] < lengths.to(y_true.device)[:, None]
+    lengths = X.get("lengths")
+    mask = None
+    if lengths is not None:
+        steps = torch.arange(y_true.shape[1], device=y_true.device)
+        mask = steps[None, :] < lengths.to(y_true.device)[:, None]
+    if missing:
+        observed = ~torch.isnan(X["x"]).any(dim=-1).to(y_true.device)
+        mask = observed if mask is None else mask & observed
+    return mask
 
 
 class SequenceNet(NeuralNet):
@@ -97,8 +104,13 @@ class SequenceNet(NeuralNet):
 
     The criterion is a :class:`~sktorchcw.ClassWeightedLoss`. Training batches carry
     their sample weights in ``X["sample_weight"]``; the validation loss is unweighted,
-    as in Keras, so it stays comparable between weightings.
+    as in Keras, so it stays comparable between weightings. ``mask_missing``: frames
+    with a NaN feature are left out of per-frame losses (``missing='mask'``).
     """
+
+    def __init__(self, module, criterion, *args, mask_missing=False, **kwargs):
+        super().__init__(module, criterion, *args, **kwargs)
+        self.mask_missing = mask_missing
 
     def infer(self, x, **fit_params):
         inputs = {key: value for key, value in x.items() if key != "sample_weight"}
@@ -108,7 +120,7 @@ class SequenceNet(NeuralNet):
     def get_loss(self, y_pred, y_true, X=None, training=False):
         y_true = to_tensor(y_true, device=self.device)
         sample_weight = None if X is None else X.get("sample_weight")
-        mask = frame_mask(y_true, X)
+        mask = frame_mask(y_true, X, missing=self.mask_missing)
         if not training:
             # As Keras reports it: no class weights, the validation samples' own weights.
             return self.criterion_.unweighted(y_pred, y_true, sample_weight, mask=mask)

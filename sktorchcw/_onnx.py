@@ -225,7 +225,7 @@ def _log_training_weight(estimator):
 def _probabilities(graph, module, log_training_weight, state=None):
     """The nodes from the graph's inputs to its probabilities; and, given the names of an
     initial state ``(h, c)``, the state after each sequence's last valid frame."""
-    standardised = graph.node("Div", [graph.node("Sub", ["x", graph.constant(
+    standardised = graph.node("Div", [graph.node("Sub", [_filled(graph, module), graph.constant(
         module.input_mean)]), graph.constant(module.input_scale)])
     steps_first = graph.node("Transpose", [standardised], perm=[1, 0, 2])  # (T, N, F)
     lengths = graph.node("Cast", ["lengths"], to=graph.onnx.TensorProto.INT32)
@@ -246,6 +246,19 @@ def _probabilities(graph, module, log_training_weight, state=None):
     if log_training_weight is not None:
         logits = _prior_corrected(graph, logits, log_training_weight, single_logit)
     return _logits_to_probabilities(graph, logits, single_logit), next_state
+
+
+def _filled(graph, module):
+    """The input ``x``, with every frame that holds a NaN feature replaced by the fitted
+    fill values when the model was fitted with ``missing='mask'`` (as the network does)."""
+    if not module.fills_missing:
+        return "x"
+    n_features = module.input_mean.shape[0]
+    nan_count = graph.node("MatMul", [  # NaN features per frame, (N, T, 1)
+        graph.node("Cast", [graph.node("IsNaN", ["x"])], to=graph.onnx.TensorProto.FLOAT),
+        graph.constant(np.ones((n_features, 1)))])
+    missing = graph.node("Greater", [nan_count, graph.constant(np.zeros(1))])
+    return graph.node("Where", [missing, graph.constant(module.missing_fill), "x"])
 
 
 def _lstm(graph, lstm, inputs, lengths, state=None):
@@ -358,6 +371,7 @@ def _metadata(estimator, module, stateful):
         "input_layout": estimator.input_layout_,
         "prior_correction": json.dumps(bool(estimator.prior_correction)),
         "stateful": json.dumps(bool(stateful)),
+        "missing": estimator.missing,
         "num_layers": str(module.lstm.num_layers),
         "hidden_size": str(module.lstm.hidden_size),
         "sktorchcw_version": __version__,

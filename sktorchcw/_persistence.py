@@ -186,7 +186,7 @@ def _estimator_from(name, metadata, classes, tensors, device, estimators):
     estimator.device_ = _target_device(estimator.device, device, metadata["device"])
     with _refusing(name):
         net = estimator._build_net(
-            estimator._build_criterion(), metadata["n_features"], (None, None), seed=0
+            estimator._build_criterion(), metadata["n_features"], (None, None, None), seed=0
         )
         # Built on the meta device (no memory) to be compared with the file first, so that
         # parameters describing a huge network never allocate it.

@@ -4,6 +4,7 @@ carrying the LSTM state between calls."""
 import copy
 
 import numpy as np
+import pandas as pd
 import torch
 from sklearn.utils.validation import check_is_fitted
 
@@ -105,6 +106,7 @@ class FrameStream:
         self._classes = np.array(tagger.classes_, copy=True)
         self._classes.flags.writeable = False
         self._n_features = int(self._module.input_mean.shape[0])
+        self._masks_missing = tagger.missing == "mask"
         self.reset()
 
     @property
@@ -145,7 +147,8 @@ class FrameStream:
         TypeError
             For frames that are not numbers.
         ValueError
-            For frames of the wrong shape, with NaN or infinity, or too large for
+            For frames of the wrong shape, with infinity, with NaN (unless the tagger
+            was fitted with ``missing='mask'``: those frames are missing), or too large for
             float32. A refused call leaves the stream as it was.
         """
         values = self._check_frames(frames)
@@ -167,7 +170,7 @@ class FrameStream:
         that says what is wrong with them."""
         array = frames if isinstance(frames, np.ndarray) else _as_array(frames)
         if array.dtype.kind not in "biuf":
-            array = _numeric(array)
+            array = _numeric(array, self._masks_missing)
         n_features = self._n_features
         if array.ndim == 2:
             if array.shape[1] != n_features:
@@ -200,8 +203,14 @@ class FrameStream:
             # As fit and predict convert: to float64 first (exact for every numeric dtype
             # but large integers, which round the same way there), then to float32.
             array = np.asarray(array, dtype=np.float64)
-        if not np.isfinite(array).all():
-            raise ValueError("frames contain NaN or infinity; the tagger needs finite values.")
+        if np.isinf(array).any():
+            raise ValueError("frames contain infinity; the tagger needs finite values.")
+        if not self._masks_missing and np.isnan(array).any():
+            raise ValueError(
+                "frames contain a missing value (NaN), but the tagger was fitted with "
+                "missing='raise'. Fit it with missing='mask' to score frames with missing "
+                "features (they are read as the training means), or drop those frames."
+            )
         array = as_float32(array, name="frames")
         # torch.from_numpy warns about read-only memory.
         return array if array.flags.writeable else array.copy()
@@ -220,12 +229,20 @@ def _as_array(frames):
         ) from None
 
 
-def _numeric(array):
-    """A numeric array from an object array of numbers (pandas' nullable dtypes); a
-    TypeError for anything else."""
+def _numeric(array, masks_missing):
+    """A numeric array from an object array of numbers (pandas' nullable dtypes, whose
+    missing values become NaN); a TypeError for anything else, a ValueError for a missing
+    value that the tagger does not mask."""
     if array.dtype.kind == "O":
+        missing = pd.isna(array)
+        if missing.any() and not masks_missing:
+            raise ValueError(
+                "frames contain a missing value (pd.NA, None or NaN), but the tagger was "
+                "fitted with missing='raise'. Fit it with missing='mask' to score frames "
+                "with missing features, or drop those frames."
+            )
         try:
-            return array.astype(np.float64)
+            return np.where(missing, np.nan, array).astype(np.float64)
         except (TypeError, ValueError):
             pass
     raise TypeError(

@@ -22,6 +22,7 @@ from ._frame_data import (
 from ._net import (
     frame_logits_to_log_proba,
     frame_logits_to_proba,
+    frame_mask,
     logits_to_log_proba,
     logits_to_proba,
 )
@@ -40,7 +41,9 @@ class Targets:
     the flat targets and weights that enter the loss; ``to_proba`` / ``to_log_proba``
     turn logits into a tensor with the classes last; ``in_structure_of_X(values,
     sequences)`` gives outputs back as X was given; ``validation_scoring`` is the scoring
-    of ``valid_bacc`` (a skorch :class:`~skorch.callbacks.EpochScoring` scoring).
+    of ``valid_bacc`` (a skorch :class:`~skorch.callbacks.EpochScoring` scoring);
+    ``strata(y_encoded, sequences)`` gives one label per recording for a stratified
+    validation split.
     """
 
     check_training: Callable
@@ -51,24 +54,47 @@ class Targets:
     to_log_proba: Callable
     in_structure_of_X: Callable
     validation_scoring: Callable
+    strata: Callable
 
 
 def frame_balanced_accuracy(net, dataset, y):
     """Balanced accuracy over the valid frames of ``dataset``: a skorch scoring callable.
 
     ``y`` holds the encoded frame labels ``(N, T)``; padding past each sequence's
-    length is left out.
+    length is left out, and so are missing frames (NaN features) of a net that masks
+    them. This is what the tagger records as ``valid_bacc``; to score predicted labels
+    (``make_scorer``, a grid search) use
+    :func:`sktorchcw.events.frame_balanced_accuracy_score`.
     """
     logits = torch.cat([batch.detach().cpu() for batch in net.forward_iter(dataset)])
     predicted = logits.argmax(dim=1) if logits.ndim == 3 else (logits > 0).long()
     base, indices = unwrap_dataset(dataset)
     y = torch.as_tensor(np.asarray(y))
-    if base.lengths is None:
+    missing = getattr(net, "mask_missing", False)
+    inputs = {}
+    if base.lengths is not None:
+        inputs["lengths"] = base.lengths.cpu()[indices.cpu()]
+    if missing:
+        inputs["x"] = base.x[indices.to(base.x.device)].cpu()
+    mask = frame_mask(y, inputs, missing=missing)
+    if mask is None:
         mask = torch.ones_like(y, dtype=torch.bool)
-    else:
-        lengths = base.lengths.cpu()[indices.cpu()]
-        mask = torch.arange(y.shape[1])[None, :] < lengths[:, None]
     return balanced_accuracy_score(y[mask].numpy(), predicted[mask].numpy())
+
+
+def rarest_class_present(y_encoded, sequences):
+    """Per recording, the rarest class (fewest observed frames in all the data) among its
+    frames: recordings with and without the rare event are then held out in proportion
+    by a stratified validation split."""
+    observed = sequences.observed
+    counts = np.bincount(y_encoded[observed])
+    rarity = np.argsort(np.argsort(counts, kind="stable"), kind="stable")  # 0 = rarest
+    ranks = np.where(observed, rarity[y_encoded], len(counts))
+    return np.argsort(rarity)[ranks.min(axis=1)]
+
+
+def _the_labels(y_encoded, sequences):
+    return y_encoded
 
 
 def _every_target(y_encoded, sample_weight, sequences):
@@ -81,7 +107,8 @@ def _as_computed(values, sequences):
 
 PER_SEQUENCE = Targets(check_fit_input, check_continued_input, check_sample_weight,
                        _every_target, logits_to_proba, logits_to_log_proba, _as_computed,
-                       get_scorer("balanced_accuracy"))
+                       get_scorer("balanced_accuracy"), _the_labels)
 PER_FRAME = Targets(check_frame_fit_input, check_frame_continued_input,
                     check_frame_sample_weight, valid_frame_targets, frame_logits_to_proba,
-                    frame_logits_to_log_proba, per_sequence, frame_balanced_accuracy)
+                    frame_logits_to_log_proba, per_sequence, frame_balanced_accuracy,
+                    rarest_class_present)

@@ -853,6 +853,7 @@ def frames_to_sequences(
     order_col=None,
     max_len=None,
     frame_step=None,
+    missing="raise",
 ):
     """Turn a per-frame table into whole sequences with per-frame labels, one group each.
 
@@ -890,6 +891,12 @@ def frames_to_sequences(
         ``order_col``; a number for float columns (e.g. ``1 / 30`` for seconds at 30
         fps), a time for datetime and timedelta columns (e.g. ``"40ms"``). Needs
         ``order_col``.
+    missing : {'raise', 'mask'}, default='raise'
+        Frames whose features hold NaN (a tracker that lost the face): ``'raise'``
+        refuses them, naming the first row; ``'mask'`` keeps them, NaN and all, in
+        their sequences, for an estimator fitted with ``missing='mask'``, which reads
+        them as missing frames. Their labels are kept as given (any value; the
+        estimator never reads them). Infinity is refused either way.
 
     Returns
     -------
@@ -909,8 +916,9 @@ def frames_to_sequences(
         ``max_len``, an ``order_col`` that holds neither numbers nor times, or a
         ``frame_step`` of the wrong kind for it.
     ValueError
-        For an empty table, a missing column, NaN or infinite features (naming the
-        first such row), NaN labels, groups or orders, ``max_len`` below 1, two rows
+        For an empty table, a missing column, NaN (with ``missing='raise'``) or
+        infinite features (naming the first such row), NaN labels, groups or orders,
+        ``max_len`` below 1, two rows
         of a group with the same ``order_col`` value, or a ``frame_step`` that is
         not positive, missing (for a non-integer ``order_col``) or given without
         ``order_col``.
@@ -960,7 +968,8 @@ def frames_to_sequences(
     >>> [labels.tolist() for labels in y], groups.tolist()
     ([['open', 'blink', 'open'], ['open', 'open'], ['blink', 'open']], ['a', 'a', 'b'])
     """
-    feature_cols = _check_frames(frames, feature_cols, label_col, group_col, order_col)
+    feature_cols = _check_frames(frames, feature_cols, label_col, group_col, order_col,
+                                 missing=missing)
     if max_len is not None:
         _check_integer("max_len", max_len, minimum=1)
     frame_step = _check_frame_step(frames, order_col, frame_step)
@@ -994,8 +1003,10 @@ def _chunks(run_starts, run_lengths, max_len):
     return starts, lengths
 
 
-def _check_frames(frames, feature_cols, label_col, group_col, order_col):
+def _check_frames(frames, feature_cols, label_col, group_col, order_col, missing="raise"):
     """Validate the table and its columns; return ``feature_cols`` as a list."""
+    if missing not in ("raise", "mask"):
+        raise ValueError(f"missing must be 'raise' or 'mask'; got {missing!r}.")
     if not isinstance(frames, pd.DataFrame):
         raise TypeError(
             f"frames must be a pandas DataFrame (one row per frame); got {type(frames).__name__}."
@@ -1004,15 +1015,16 @@ def _check_frames(frames, feature_cols, label_col, group_col, order_col):
     if not feature_cols:
         raise ValueError("feature_cols is empty; name at least one feature column.")
     needed = [*feature_cols, label_col, group_col] + ([] if order_col is None else [order_col])
-    missing = [name for name in needed if name not in frames.columns]
-    if missing:
+    absent = [name for name in needed if name not in frames.columns]
+    if absent:
         raise ValueError(
-            f"frames has no column(s) {missing}; its columns are {list(frames.columns)}."
+            f"frames has no column(s) {absent}; its columns are {list(frames.columns)}."
         )
     non_numeric = [name for name in feature_cols if not pd.api.types.is_numeric_dtype(frames[name])]
     if non_numeric:
         raise TypeError(f"feature columns must be numeric; {non_numeric} are not.")
-    finite = np.isfinite(frames[feature_cols].to_numpy(dtype=np.float64))
+    values = frames[feature_cols].to_numpy(dtype=np.float64)
+    finite = ~np.isinf(values) if missing == "mask" else np.isfinite(values)
     if not finite.all():
         not_finite = [name for name, ok in zip(feature_cols, finite.all(axis=0), strict=True)
                       if not ok]
@@ -1022,7 +1034,9 @@ def _check_frames(frames, feature_cols, label_col, group_col, order_col):
             f"{row} (index {_plain(frames.index[row])!r}: "
             f"{', '.join(f'{name}={_plain(frames[name].iloc[row])!r}' for name in not_finite)}"
             "); fill or drop those frames first (e.g. frames.interpolate() or "
-            "frames.dropna())."
+            "frames.dropna())"
+            + (", or pass missing='mask' to keep NaN frames for an estimator fitted with "
+               "missing='mask'." if missing == "raise" else ".")
         )
     float32_max = np.finfo(np.float32).max
     too_large = [name for name in feature_cols

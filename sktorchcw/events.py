@@ -431,21 +431,20 @@ def _is_positive(values, positive):
 
 
 def _check_positive(positive, true_rows, pred_rows, scorer):
-    """Refuse a ``positive`` label found on neither side, as scikit-learn refuses a
-    ``pos_label`` absent from two or more labels. Frames all of one label of the same
-    kind as ``positive`` (a fold without events, none predicted) are scored."""
+    """Refuse a ``positive`` label found on neither side, as scikit-learn's ``f1_score``
+    refuses a ``pos_label`` that is not a label: there is nothing to score, and any
+    score (``zero_division``) would be one chosen by default, not measured."""
     if any(_is_positive(row, positive).any() for row in [*true_rows, *pred_rows]):
         return
     true_labels = _label_list(true_rows)
     pred_labels = _label_list(pred_rows)
-    present = pd.unique(np.asarray([*true_labels, *pred_labels], dtype=object))
-    if len(present) == 1 and _kind(present[0]) == _kind(positive):
-        return
     raise ValueError(
         f"positive={positive!r} is not a valid label: it is among neither the true labels "
         f"{true_labels} nor the predicted labels {pred_labels}, so there is nothing to "
-        "score and any score would be meaningless. Name the event label, one of those, "
-        f"e.g. make_scorer({scorer}, positive='blink')."
+        "score and any score would be meaningless. Name the event label, e.g. "
+        f"make_scorer({scorer}, positive='blink'); if it is right, these recordings hold no "
+        "event and none was detected: score folds that hold events (fewer splits, or "
+        "groups that spread the events)."
     )
 
 

@@ -123,13 +123,17 @@ def test_a_positive_label_found_on_one_side_only_is_scored():
     assert event_f1_score(OPEN_BLINK_TRUE, OPEN_BLINK_PRED, positive="blink") == 0.0
 
 
-def test_frames_all_of_one_label_of_positives_kind_are_a_fold_without_events():
-    # As scikit-learn's pos_label: one label present may be a fold with nothing to find.
-    assert event_f1_score([np.zeros(4, dtype=int)], [np.zeros(4, dtype=int)]) == 1.0
+def test_a_fold_without_any_event_cannot_score_events():
+    # As scikit-learn's f1_score with a pos_label that is not a label: a score would be
+    # zero_division's default, the same for every candidate of a search.
+    with pytest.raises(ValueError, match=r"positive=1 is not a valid label.*hold no event"):
+        event_f1_score([np.zeros(4, dtype=int)], [np.zeros(4, dtype=int)])
     no_blinks = [np.array(["open", "open"])]
-    assert event_f1_score(no_blinks, no_blinks, positive="blink") == 1.0
+    with pytest.raises(ValueError, match=r"positive='blink' is not a valid label.*\['open'\]"):
+        event_f1_score(no_blinks, no_blinks, positive="blink")
     with pytest.raises(ValueError, match=r"positive=1 is not a valid label.*\['open'\]"):
-        event_f1_score(no_blinks, no_blinks)  # a number can never label these frames
+        event_f1_score(no_blinks, no_blinks)
+    assert event_f1_score(no_blinks, [np.array(["open", "blink"])], positive="blink") == 0.0
 
 
 def test_boolean_labels_take_the_default_positive():

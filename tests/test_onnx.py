@@ -439,3 +439,40 @@ def test_an_lstm_without_bias_and_with_dropout_exports(windows, ragged, tmp_path
     assert not clf.module_.lstm.bias
     x, lengths = padded(ragged)
     assert_close(run(session_of(clf, tmp_path), x, lengths), clf.predict_proba(ragged))
+
+
+@pytest.mark.parametrize("standardize", [True, "robust", False])
+def test_missing_frames_are_read_as_the_estimator_reads_them(windows, frame_labels, ragged,
+                                                             standardize, tmp_path):
+    X, y = windows
+    X = X.copy()
+    X[::7, 3:5] = np.nan
+    X[1::9, 8, 1] = np.nan  # one feature lost is a lost frame too
+    gaps = [sequence.copy() for sequence in ragged]
+    gaps[0][[2, 3, 10]] = np.nan
+    gaps[2][1, 0] = np.nan
+    params = {**FAST, "missing": "mask", "standardize": standardize}
+    for estimator in (LSTMBlinkClassifier(**params).fit(X, y),
+                      LSTMBlinkTagger(**params).fit(X, frame_labels)):
+        session = session_of(estimator, tmp_path)
+        assert session.get_modelmeta().custom_metadata_map["missing"] == "mask"
+        assert_close(run(session, X, [X.shape[1]] * len(X)), estimator.predict_proba(X))
+        batch, lengths = padded(gaps)
+        assert_close(valid_part(run(session, batch, lengths), lengths, estimator),
+                     estimator.predict_proba(gaps))
+
+
+def test_a_stateful_graph_streams_missing_frames_as_the_stream_does(windows, frame_labels,
+                                                                   ragged, tmp_path):
+    X, _ = windows
+    tagger = LSTMBlinkTagger(**FAST, missing="mask").fit(X, frame_labels)
+    session = stateful_session(tagger, tmp_path)
+    recording = ragged[0].copy()
+    recording[[3, 4, 11]] = np.nan
+    state, pieces, start = zero_state(tagger, 1), [], 0
+    for size in (2, 5, 1, 9, 8):
+        chunk = recording[start:start + size]
+        proba, state = run_stateful(session, chunk[None], [len(chunk)], state)
+        pieces.append(proba[0])
+        start += size
+    assert_close(np.concatenate(pieces), tagger.predict_proba([recording])[0])

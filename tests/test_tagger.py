@@ -47,7 +47,9 @@ def test_it_learns_the_frame_labels(fitted, recordings):
 def test_outputs_follow_the_structure_of_X(fitted, recordings):
     X, _ = recordings
     predicted = fitted.predict(X[:3])
-    assert isinstance(predicted, list)
+    # One array per recording, in a 1-D object array (which cross_val_predict can join).
+    assert isinstance(predicted, np.ndarray) and predicted.dtype == object
+    assert predicted.shape == (3,)
     assert [p.shape for p in predicted] == [(len(x),) for x in X[:3]]
     proba = fitted.predict_proba(X[:3])
     assert [p.shape for p in proba] == [(len(x), 2) for x in X[:3]]
@@ -159,7 +161,7 @@ def test_2d_univariate_input_and_dataframes(recordings):
 
 @pytest.mark.parametrize("make_y, match", [
     (lambda y: [row[:-1] for row in y], r"y\[0\] has \d+ values but sequence 0 of X has"),
-    (lambda y: np.array([row[0] for row in y]), "one value per sequence"),
+    (lambda y: np.array([row[0] for row in y]), "one value per recording"),
     (lambda y: y[:-1], "X has 40 sequences but y has 39"),
     (lambda y: [row.astype(float) + 0.5 for row in y], "discrete class labels"),
     (lambda y: [np.zeros_like(row) for row in y], "only one class"),
@@ -208,10 +210,13 @@ def test_divergence_leaves_the_tagger_unfitted(recordings):
         tagger.predict(X)
 
 
-def test_score_is_the_frame_accuracy(fitted, recordings):
+def test_score_is_the_frame_balanced_accuracy(fitted, recordings):
     X, y = recordings
     predicted = np.concatenate(fitted.predict(X))
-    assert fitted.score(X, y) == pytest.approx(np.mean(predicted == np.concatenate(y)))
+    truth = np.concatenate(y)
+    recalls = [np.mean(predicted[truth == label] == label) for label in (0, 1)]
+    assert fitted.score(X, y) == pytest.approx(np.mean(recalls))
+    assert fitted.score(X, y) != pytest.approx(np.mean(predicted == truth))
 
 
 def test_device_auto_and_global_random_state(recordings):
