@@ -28,8 +28,8 @@ class LSTMBlinkClassifier(ClassifierMixin, SequenceEstimator):
         The class weights used, aligned with ``classes_``.
     training_weight_ : ndarray of shape (n_classes,)
         How much training weighted each class relative to its natural share (class
-        weight x sampling rate x mean sample weight); ``prior_correction`` divides the
-        probabilities by it.
+        weight x sampling rate x mean sample weight x the criterion's ``pos_weight``);
+        ``prior_correction`` divides the probabilities by it.
     n_features_in_ : int
         For 2-D X, the number of columns (time steps), as scikit-learn defines it;
         for 3-D or ragged X, the features per time step.

@@ -188,7 +188,9 @@ PARAMETERS_DOC = """    Parameters
         When True, ``predict_proba`` returns ``p_c / v_c`` renormalised over the
         classes, where ``v_c`` (``training_weight_``) is the factor by which training
         weighted class ``c`` relative to its natural share: its class weight, times its
-        sampling rate with ``sampling='balanced'``, times its mean sample weight.
+        sampling rate with ``sampling='balanced'``, times its mean sample weight, times
+        the criterion's own ``pos_weight`` (``BCEWithLogitsLoss``); a criterion weighting
+        that is no factor per class is refused, with the advice to use ``class_weight``.
         ``predict`` and ``predict_log_proba`` follow. Exact for proper scoring rules
         (cross-entropy, NLL, BCE, MSE as the Brier score, KL against one-hot
         targets); only approximate for other losses (L1, Huber, focal), which warn.
@@ -1157,6 +1159,13 @@ def _instantiate_criterion(criterion_class, params):
         return criterion_class(**params)
     except TypeError as error:
         accepted = sorted(inspect.signature(criterion_class).parameters)
+        if set(params) <= set(accepted):
+            raise ValueError(
+                f"criterion {criterion_class.__name__} refused the value of "
+                f"{['criterion__' + key for key in sorted(params)]} ({error}). Tensor "
+                "arguments such as pos_weight and weight must be tensors: e.g. "
+                "criterion__pos_weight=torch.tensor([9.0])."
+            ) from None
         raise ValueError(
             f"criterion {criterion_class.__name__} does not take the parameter(s) "
             f"{['criterion__' + key for key in sorted(params)]} ({error}); it accepts "

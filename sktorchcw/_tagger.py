@@ -34,8 +34,8 @@ class LSTMBlinkTagger(SequenceEstimator):
         valid frames of the training data).
     training_weight_ : ndarray of shape (n_classes,)
         How much training weighted each class relative to its natural share (class
-        weight x sampling rate x mean sample weight); ``prior_correction`` divides the
-        probabilities by it.
+        weight x sampling rate x mean sample weight x the criterion's ``pos_weight``);
+        ``prior_correction`` divides the probabilities by it.
     n_features_in_ : int
         For 2-D X, the number of columns (time steps); for 3-D or ragged X, the
         features per time step.

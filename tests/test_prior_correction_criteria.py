@@ -209,3 +209,9 @@ def test_focal_loss_has_no_weight_of_its_own(rare_positives):
     with pytest.raises(ValueError, match="does not take the parameter"):
         fit(X, y, max_epochs=1, criterion=FocalLoss, criterion__weight=torch.tensor([1.0, 9.0]),
             prior_correction=True)
+
+
+def test_a_number_for_a_tensor_argument_is_refused_with_the_fix(rare_positives):
+    X, y = rare_positives
+    with pytest.raises(ValueError, match=r"refused the value.*torch.tensor\(\[9.0\]\)"):
+        fit(X, y, max_epochs=1, criterion=nn.BCEWithLogitsLoss, criterion__pos_weight=9)
