@@ -7,13 +7,16 @@ device and no batch crosses from host to device. A DataLoader still works on
 :class:`SequenceDataset` (``iterator_train=torch.utils.data.DataLoader``).
 """
 
+import warnings
 from numbers import Integral
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset, Subset
 
 __all__ = ["SequenceDataset", "SliceBatches", "fits_on_device", "check_batch_size",
-           "prediction_memory_budget", "unwrap_dataset", "balanced_draw_probabilities"]
+           "prediction_memory_budget", "unwrap_dataset", "balanced_draw_probabilities",
+           "prediction_batches"]
 
 # Share of the device's free memory the data may take; the rest is left for the
 # model, its activations and the optimizer state.
@@ -22,6 +25,9 @@ DEVICE_DATA_FRACTION = 0.5
 # thread (10 to 200 steps, hidden 32 and 128): throughput peaks at batches of 5 to 14 MB,
 # where they fit the CPU's caches; 2 to 8 times larger batches were 20 to 40 % slower.
 CPU_PREDICTION_BUDGET = 8 * 2**20
+# Batches per run of recordings sorted by length (SliceBatches' bucket_by_length): longer
+# runs pad less, shorter ones keep the batches of an epoch closer to a random draw.
+BUCKET_BATCHES = 50
 # Share of a GPU's free memory one prediction batch may take.
 DEVICE_PREDICTION_FRACTION = 0.25
 
@@ -31,15 +37,42 @@ class SequenceDataset(Dataset):
 
     Items (and batches) are ``(X, y)`` with ``X`` a dict holding ``"x"`` and, where
     given, ``"lengths"`` and ``"sample_weight"``; ``y`` is 0 when there are no labels.
+
+    Two storages. Padded: ``x`` ``(n, T, F)`` (an array is used as it is, without a
+    copy), with per-frame ``y`` and ``sample_weight`` ``(n, T)``. Ragged
+    (:meth:`from_frames`): every recording's frames one after the other in ``frames``
+    ``(n_frames, F)``, recording ``i`` starting at ``offsets[i]``, with per-frame ``y`` and
+    ``sample_weight`` flat ``(n_frames,)`` in the same order; a batch is padded to its own
+    longest recording, so memory and time grow with the frames, not with the number of
+    recordings times the longest one.
     """
 
     def __init__(self, x, lengths=None, y=None, sample_weight=None):
-        self.x = torch.as_tensor(x)
+        self.x = _tensor(x)
+        self.offsets = None
+        self.frame_targets = False
         n_samples = self.x.shape[0]
         self.lengths = None if lengths is None else torch.as_tensor(lengths)
-        self.y = torch.zeros(n_samples, dtype=torch.int64) if y is None else torch.as_tensor(y)
-        self.sample_weight = None if sample_weight is None else torch.as_tensor(sample_weight)
+        self.y = torch.zeros(n_samples, dtype=torch.int64) if y is None else _tensor(y)
+        self.sample_weight = None if sample_weight is None else _tensor(sample_weight)
         self._copies = {}
+
+    @classmethod
+    def from_frames(cls, frames, offsets, lengths, y=None, sample_weight=None, *,
+                    frame_targets=False):
+        """The ragged storage: ``frames`` ``(n_frames, F)``, each recording's start in
+        ``offsets`` ``(n,)`` and its length in ``lengths``; ``frame_targets`` says that
+        ``y`` (and ``sample_weight``, when it has one entry per frame) is flat per frame."""
+        dataset = cls.__new__(cls)
+        dataset.x = _tensor(frames)
+        dataset.offsets = torch.as_tensor(offsets, dtype=torch.int64)
+        dataset.lengths = torch.as_tensor(lengths, dtype=torch.int64)
+        dataset.frame_targets = frame_targets
+        n_targets = len(dataset.x) if frame_targets else len(dataset.lengths)
+        dataset.y = torch.zeros(n_targets, dtype=torch.uint8) if y is None else _tensor(y)
+        dataset.sample_weight = None if sample_weight is None else _tensor(sample_weight)
+        dataset._copies = {}
+        return dataset
 
     @property
     def nbytes(self):
@@ -47,11 +80,17 @@ class SequenceDataset(Dataset):
         return sum(tensor.nbytes for tensor in self._tensors())
 
     def _fields(self):
-        """The constructor's arguments, in its order (None where not given)."""
-        return self.x, self.lengths, self.y, self.sample_weight
+        """The tensors, in the order of :meth:`_with_fields` (None where not given)."""
+        return self.x, self.lengths, self.y, self.sample_weight, self.offsets
 
     def _tensors(self):
         return [t for t in self._fields() if t is not None]
+
+    def _with_fields(self, x, lengths, y, sample_weight, offsets):
+        if offsets is None:
+            return SequenceDataset(x, lengths, y, sample_weight)
+        return SequenceDataset.from_frames(x, offsets, lengths, y, sample_weight,
+                                           frame_targets=self.frame_targets)
 
     def on_device(self, device):
         """This dataset with its tensors on ``device``; copied once, then remembered."""
@@ -60,23 +99,68 @@ class SequenceDataset(Dataset):
             return self
         if device not in self._copies:
             moved = [None if t is None else t.to(device) for t in self._fields()]
-            self._copies[device] = SequenceDataset(*moved)
+            self._copies[device] = self._with_fields(*moved)
         return self._copies[device]
 
     def __len__(self):
+        if self.offsets is not None and self.lengths is not None:
+            return len(self.lengths)
         return self.x.shape[0]
 
     def __getitem__(self, index):
+        if isinstance(index, int) and self.offsets is not None:
+            index = torch.tensor([index])
+            inputs, y = self.batch(index)
+            return {key: value[0] for key, value in inputs.items()}, y[0]
         return self.batch(index)
 
     def batch(self, index):
         """Return ``(X, y)`` for an index, a slice or a tensor of indices."""
+        if self.offsets is not None:
+            return self._ragged_batch(torch.as_tensor(index, device=self.offsets.device))
         inputs = {"x": self.x[index]}
         if self.lengths is not None:
             inputs["lengths"] = self.lengths[index]
         if self.sample_weight is not None:
             inputs["sample_weight"] = self.sample_weight[index]
-        return inputs, self.y[index]
+        return inputs, self.y[index].to(torch.int64)
+
+    def _ragged_batch(self, index):
+        """The recordings at ``index``, padded to the longest of them (zeros after each
+        one's end), gathered from the frame buffer."""
+        index = index.reshape(-1)
+        offsets, lengths = self.offsets, self.lengths
+        assert offsets is not None and lengths is not None
+        lengths = lengths[index]
+        longest = int(lengths.max()) if len(index) else 0
+        steps = torch.arange(longest, device=lengths.device)
+        valid = steps[None, :] < lengths[:, None]
+        positions = torch.where(valid, offsets[index][:, None] + steps[None, :], 0)
+        positions = positions.to(self.x.device)
+        valid_x = valid.to(self.x.device)
+        x = torch.where(valid_x[..., None], self.x[positions], 0.0)
+        inputs = {"x": x, "lengths": lengths}
+        if self.frame_targets:  # labels and weights per frame, flat like the frames
+            y = torch.where(valid_x, self.y[positions].to(torch.int64), 0)
+            if self.sample_weight is not None:
+                inputs["sample_weight"] = torch.where(valid_x, self.sample_weight[positions],
+                                                      0.0)
+        else:
+            y = self.y[index.to(self.y.device)].to(torch.int64)
+            if self.sample_weight is not None:
+                inputs["sample_weight"] = self.sample_weight[index.to(self.y.device)]
+        return inputs, y
+
+
+def _tensor(values):
+    """A tensor sharing memory with ``values`` where it can (numpy arrays, memory maps)."""
+    if isinstance(values, torch.Tensor):
+        return values
+    if isinstance(values, np.ndarray) and not values.flags.writeable:
+        with warnings.catch_warnings():  # read-only data (a memory map) is only read
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.as_tensor(values)
+    return torch.as_tensor(values)
 
 
 class SliceBatches:
@@ -104,10 +188,17 @@ class SliceBatches:
         sliced on the device; otherwise they are sliced on the host and skorch copies
         each batch. The permutations are drawn on the host either way, so the batches
         are the same on every device.
+    bucket_by_length : bool, default=True
+        For a ragged dataset drawn in a random order (``shuffle`` or ``sampling``): each
+        pass's rows are cut into runs of ``BUCKET_BATCHES`` batches, sorted by length
+        within each run, cut into batches, and the batches of the pass shuffled, so that
+        a batch holds recordings of similar lengths (little padding) in a random order,
+        from the same generator (reproducible from ``seed``, exact on resume). False, or
+        a dataset of one length, keeps the rows of each batch as drawn.
     """
 
     def __init__(self, dataset, batch_size, shuffle=False, seed=None, start_epoch=0,
-                 device=None, sampling=None):
+                 device=None, sampling=None, bucket_by_length=True):
         check_batch_size(batch_size)
         self.base, self.indices = unwrap_dataset(dataset)
         if device is not None and fits_on_device(self.base.nbytes, device):
@@ -122,8 +213,9 @@ class SliceBatches:
         self.draw_probabilities = None
         if sampling is not None:
             self.draw_probabilities = balanced_draw_probabilities(self.base.y[self.indices])
+        self.bucket_by_length = bool(bucket_by_length) and self.base.offsets is not None
         for _ in range(start_epoch):  # the passes already done, drawn again and dropped
-            self._order()
+            self._batches()
 
     def __len__(self):
         return -(-len(self.indices) // self.batch_size)
@@ -138,12 +230,65 @@ class SliceBatches:
             return self.indices[torch.randperm(len(self.indices), generator=self.generator)]
         return self.indices
 
-    def __iter__(self):
-        order = self._order().to(self.base.x.device)
+    def _batches(self):
+        """The batches of one pass, as tensors of indices into the base dataset."""
+        order = self._order()
         if len(order) == 0:  # split() would still give one empty chunk
-            return
-        for batch_indices in order.split(self.batch_size):
-            yield self.base.batch(batch_indices)
+            return []
+        randomised = self.shuffle or self.draw_probabilities is not None
+        if not (self.bucket_by_length and randomised):
+            return list(order.split(self.batch_size))
+        lengths = self.base.lengths.cpu()
+        batches = []
+        for run in order.split(self.batch_size * BUCKET_BATCHES):
+            by_length = run[torch.argsort(lengths[run], stable=True)]
+            batches.extend(by_length.split(self.batch_size))
+        shuffled = torch.randperm(len(batches), generator=self.generator)
+        return [batches[i] for i in shuffled.tolist()]
+
+    def __iter__(self):
+        for batch_indices in self._batches():
+            yield self.base.batch(batch_indices.to(self.base.x.device))
+
+
+def prediction_batches(dataset, *, batch_size=None, frame_budget=None, device=None):
+    """``(rows, (X, y))`` batches of ``dataset`` (a SequenceDataset or a Subset of one) for
+    prediction, every row once; ``rows`` are the batch's positions in ``dataset``.
+
+    Recordings of a ragged dataset come sorted by length, so that each batch, padded to
+    its own longest recording, holds little padding. ``batch_size`` recordings a batch, or
+    as many as keep (recordings x the batch's longest) within ``frame_budget`` frames (at
+    least one a batch). The data goes to ``device`` when it fits there
+    (:func:`fits_on_device`).
+    """
+    base, indices = unwrap_dataset(dataset)
+    if device is not None and fits_on_device(base.nbytes, device):
+        base = base.on_device(device)
+    positions = torch.arange(len(indices))
+    if base.offsets is not None:
+        positions = torch.argsort(base.lengths.cpu()[indices], stable=True)
+    lengths = (base.lengths.cpu()[indices[positions]] if base.lengths is not None
+               else torch.full((len(indices),), base.x.shape[1]))
+    for rows in _batch_rows(lengths, batch_size, frame_budget):
+        chosen = positions[rows]
+        yield chosen.numpy(), base.batch(indices[chosen].to(base.x.device))
+
+
+def _batch_rows(lengths, batch_size, frame_budget):
+    """Consecutive slices of ``range(len(lengths))``: ``batch_size`` a slice, or as many as
+    keep count x longest (``lengths`` ascending) within ``frame_budget``."""
+    total = len(lengths)
+    start = 0
+    while start < total:
+        if batch_size is not None:
+            stop = min(start + batch_size, total)
+        else:
+            # lengths ascend, so the last row of a slice is its longest
+            counts = torch.arange(1, total - start + 1)
+            fits = counts * lengths[start:] <= frame_budget
+            stop = start + max(1, int(fits.nonzero().max()) + 1 if fits.any() else 1)
+        yield slice(start, stop)
+        start = stop
 
 
 def balanced_draw_probabilities(y):

@@ -46,7 +46,8 @@ def training_fingerprint(estimator, sequences, y_encoded, sample_weight):
         for key, value in estimator.get_params(deep=False).items()
         if key not in _NOT_FINGERPRINTED
     }
-    data = (sequences.values, sequences.lengths, y_encoded, sample_weight, estimator.classes_)
+    data = (sequences.frames, sequences.valid_lengths, y_encoded, sample_weight,
+            estimator.classes_)
     return joblib.hash(([(key, _hashable(value)) for key, value in sorted(params.items())], data))
 
 

@@ -1,4 +1,5 @@
-"""Check user input and turn it into zero-padded float32 sequences with their lengths.
+"""Check user input and hold it as float32 sequences: arrays as given, collections of
+sequences as one frame buffer with offsets and lengths.
 
 Accepted X:
 
@@ -35,49 +36,90 @@ _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 @dataclass(frozen=True)
 class Sequences:
-    """Validated sequences: ``values`` ``(n, T, F)`` float32, zero after each sequence ends;
-    ``lengths`` ``(n,)`` int64 valid steps, or None when every sequence fills all T steps;
-    ``ragged`` whether they came as a collection of sequences (a list) rather than an array;
-    ``has_missing`` whether some frame holds NaN (only with ``missing='mask'``)."""
+    """Validated sequences, held as given.
 
-    values: np.ndarray
+    Array input: ``values`` ``(n, T, F)`` float32 (the caller's array itself when it is
+    already C-contiguous float32, a memory map included) and ``lengths`` None: every
+    sequence fills the T steps. A collection of sequences (``ragged``): ``values`` None
+    and every sequence's frames one after the other in ``frame_buffer`` ``(n_frames, F)``,
+    sequence ``i`` starting at ``offsets[i]``, with its ``lengths[i]`` frames: memory
+    grows with the frames, never with the number of sequences times the longest one.
+    ``has_missing``: some frame holds NaN (only with ``missing='mask'``).
+    """
+
+    values: np.ndarray | None
     lengths: np.ndarray | None
     layout: str
     ragged: bool = False
     has_missing: bool = False
+    frame_buffer: np.ndarray | None = None
+    offsets: np.ndarray | None = None
 
     @property
     def valid_lengths(self):
         """Valid steps of every sequence, also when they all fill the T steps."""
         if self.lengths is None:
-            return np.full(self.n_samples, self.values.shape[1], dtype=np.int64)
+            return np.full(self.n_samples, self._array.shape[1], dtype=np.int64)
         return self.lengths
 
     @property
-    def mask(self):
-        """``(n, T)`` bool: True on each sequence's valid steps."""
-        return np.arange(self.values.shape[1])[None, :] < self.valid_lengths[:, None]
+    def frames(self):
+        """``(n_frames, F)``: every valid frame, sequence after sequence (a view)."""
+        if self.frame_buffer is not None:
+            return self.frame_buffer
+        return self._array.reshape(-1, self._array.shape[2])
+
+    @property
+    def frame_offsets(self):
+        """``(n,)``: where each sequence starts in :attr:`frames`."""
+        if self.offsets is not None:
+            return self.offsets
+        return np.arange(self.n_samples, dtype=np.int64) * self._array.shape[1]
 
     @property
     def observed(self):
-        """``(n, T)`` bool: True on valid frames without a missing (NaN) feature: the frames
-        that enter the loss, the class counts and the scores."""
+        """``(n_frames,)`` bool, in the order of :attr:`frames`: True on frames without a
+        missing (NaN) feature, the frames that enter the loss, the class counts and the
+        scores."""
         if not self.has_missing:
-            return self.mask
-        return self.mask & ~missing_frames(self.values)
+            return np.ones(len(self.frames), dtype=bool)
+        return ~missing_frames(self.frames)
 
     @property
     def n_samples(self):
+        if self.values is None:
+            assert self.lengths is not None
+            return len(self.lengths)
         return self.values.shape[0]
 
     @property
+    def _array(self):
+        """``values``, for the properties that only array input reaches."""
+        assert self.values is not None
+        return self.values
+
+    @property
     def n_features(self):
-        return self.values.shape[2]
+        return self.frames.shape[1]
+
+    @property
+    def longest(self):
+        return int(self.valid_lengths.max()) if self.n_samples else 0
 
 
-def missing_frames(values):
-    """``(..., T)`` bool: frames of ``values`` ``(..., T, F)`` with a NaN feature."""
-    return np.isnan(values).any(axis=-1)
+# Frames read at a time by the passes over all the data (NaN checks, statistics): the
+# temporary arrays of a pass stay small whatever the size of X.
+CHUNK_FRAMES = 2**18
+
+
+def missing_frames(frames):
+    """``(n_frames,)`` bool: rows of ``frames`` ``(n_frames, F)`` with a NaN feature, computed
+    a chunk at a time."""
+    missing = np.empty(len(frames), dtype=bool)
+    for start in range(0, len(frames), CHUNK_FRAMES):
+        missing[start:start + CHUNK_FRAMES] = np.isnan(
+            frames[start:start + CHUNK_FRAMES]).any(axis=1)
+    return missing
 
 
 def check_fit_input(estimator, X, y, classes=None):
@@ -145,7 +187,8 @@ def check_sample_weight(sample_weight, sequences, *, name="sample_weight"):
         return None
     try:
         sample_weight = _check_sample_weight(
-            sample_weight, sequences.values, dtype=np.float64, ensure_non_negative=True
+            sample_weight, np.empty((sequences.n_samples, 0)), dtype=np.float64,
+            ensure_non_negative=True
         )
     except ValueError as error:
         raise ValueError(f"{name}: {error}") from None
@@ -221,10 +264,10 @@ def _with_missing(sequences, allow_nan):
     frame is missing (nothing of it could be read)."""
     if not allow_nan:
         return sequences
-    missing = missing_frames(sequences.values)
+    missing = missing_frames(sequences.frames)
     if not missing.any():
         return sequences
-    observed = (~missing & sequences.mask).any(axis=1)
+    observed = np.logical_or.reduceat(~missing, sequences.frame_offsets)
     if not observed.all():
         empty = np.flatnonzero(~observed)
         raise ValueError(
@@ -324,11 +367,10 @@ def _from_ragged(items, *, allow_nan=False):
             f"has {first}, sequence {odd} has {arrays[odd].shape[1]}."
         )
     lengths = np.array([len(array) for array in arrays], dtype=np.int64)
-    values = np.zeros((len(arrays), lengths.max(), arrays[0].shape[1]), dtype=np.float32)
-    for row, array in enumerate(arrays):
-        values[row, : len(array)] = array
-    uniform = bool(np.all(lengths == lengths[0]))
-    return Sequences(values, None if uniform else lengths, SEQUENCES, ragged=True)
+    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    frames = np.concatenate(arrays) if len(arrays) > 1 else arrays[0]
+    return Sequences(None, lengths, SEQUENCES, ragged=True, frame_buffer=frames,
+                     offsets=offsets)
 
 
 def _sequence_array(index, item, allow_nan=False):

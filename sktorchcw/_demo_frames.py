@@ -47,12 +47,15 @@ class HeldOutEvents(HeldOutProgress):
 def predicted_frames(net, X):
     """Per-frame 0/1 predictions of a tagger's net for a list of recordings."""
     lengths = np.array([len(x) for x in X])
-    values = np.zeros((len(X), lengths.max(), X[0].shape[1]), dtype=np.float32)
-    for row, x in enumerate(X):
-        values[row, :len(x)] = x
-    logits = net.predict_logits(SequenceDataset(values, lengths), batch_size=len(X))
-    frames = logits.argmax(dim=1) if logits.ndim == 3 else (logits > 0).long()
-    return [frames[row, :length].numpy() for row, length in enumerate(lengths)]
+    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    dataset = SequenceDataset.from_frames(np.concatenate(X).astype(np.float32), offsets,
+                                          lengths, frame_targets=True)
+    predicted = [None] * len(X)
+    for rows, logits in net.predict_batches(dataset, batch_size=len(X)):
+        frames = logits.argmax(dim=1) if logits.ndim == 3 else (logits > 0).long()
+        for row, labels in zip(rows, frames, strict=True):
+            predicted[row] = labels[:lengths[row]].numpy()
+    return predicted
 
 
 def run_frames_demo(

@@ -42,7 +42,12 @@ from ._checkpoint import (
     restore_checkpoint,
     training_fingerprint,
 )
-from ._data import NEW_CLASS_HINT, check_predict_input, check_some_weight_positive
+from ._data import (
+    CHUNK_FRAMES,
+    NEW_CLASS_HINT,
+    check_predict_input,
+    check_some_weight_positive,
+)
 from ._device import get_rng_state, resolve_device, seeded_torch, set_rng_state
 from ._loss import REDUCTIONS, WEIGHTINGS, ClassWeightedLoss, criterion_formats
 from ._net import SequenceNet, logits_to_proba
@@ -195,6 +200,14 @@ PARAMETERS_DOC = """    Parameters
         (cross-entropy, NLL, BCE, MSE as the Brier score, KL against one-hot
         targets); only approximate for other losses (L1, Huber, focal), which warn.
         Read at prediction time, so it can be changed after ``fit``.
+    bucket_by_length : bool, default=True
+        For recordings of different lengths (a list): training batches hold recordings
+        of similar lengths, each batch padded to its own longest, in a random order
+        (runs of 50 batches' worth of recordings are sorted by length, cut into batches,
+        and the batches shuffled; reproducible from ``random_state``, exact on resume,
+        with ``sampling`` and sample weights alike). Much less padding, so faster
+        epochs on mixed lengths. False draws each batch's recordings at random, as for
+        array X (which this does not change). Prediction always sorts by length.
     **kwargs
         Routed parameters: ``module__bias``, ``module__proj_size`` (of
         :class:`torch.nn.LSTM`), ``optimizer__*``, ``criterion__*``,
@@ -243,6 +256,7 @@ class SequenceEstimator(BaseEstimator):
         "predict_batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "sampling": [StrOptions({"balanced"}), None],
         "prior_correction": ["boolean"],
+        "bucket_by_length": ["boolean"],
     }
 
     def __init__(
@@ -275,6 +289,7 @@ class SequenceEstimator(BaseEstimator):
         predict_batch_size="auto",
         sampling=None,
         prior_correction=False,
+        bucket_by_length=True,
         **kwargs,
     ):
         self.class_weight = class_weight
@@ -304,6 +319,7 @@ class SequenceEstimator(BaseEstimator):
         self.predict_batch_size = predict_batch_size
         self.sampling = sampling
         self.prior_correction = prior_correction
+        self.bucket_by_length = bucket_by_length
         self.__dict__.update(kwargs)
 
     # -- parameters ---------------------------------------------------------------------
@@ -521,7 +537,7 @@ default=None
                                                 criterion.criterion, n_outputs)
         self._check_prior_correction(warn=True, criterion=criterion.criterion,
                                      n_outputs=n_outputs)
-        dataset = SequenceDataset(sequences.values, sequences.lengths, y_encoded, sample_weight)
+        dataset = self._dataset(sequences, y_encoded, sample_weight)
         start_epochs = 0 if previous_net is None else len(previous_net.history_)
         total_epochs = start_epochs + (epochs or int(self.max_epochs))
         checkpoint, fingerprint = None, None
@@ -584,7 +600,7 @@ default=None
     def _check_sampling(self, y_encoded):
         if self.sampling is None:
             return
-        if y_encoded.ndim != 1:
+        if self._targets.per_frame:
             raise ValueError(
                 f"sampling='balanced' draws whole sequences by their class, but "
                 f"{type(self).__name__} has one label per frame. Use class_weight='balanced' "
@@ -676,7 +692,7 @@ default=None
             raise ValueError(f"validation_data: {error}") from None
         if sample_weight is not None:
             sample_weight = sample_weight.astype(np.float32)
-        return SequenceDataset(sequences.values, sequences.lengths, y_encoded, sample_weight)
+        return self._dataset(sequences, y_encoded, sample_weight)
 
     def _fingerprint(self, sequences, y_encoded, sample_weight, valid_dataset, previous_net):
         """The checkpoint name: parameters and data, plus what a fit starts from (the
@@ -768,6 +784,7 @@ default=None
         routed_iterator_train = {"shuffle": True, **self._routed_for("iterator_train")}
         if iterator_train is SliceBatches:
             routed_iterator_train.setdefault("sampling", self.sampling)
+            routed_iterator_train.setdefault("bucket_by_length", self.bucket_by_length)
             routed_iterator_train.setdefault("seed", seed)
             routed_iterator_train.setdefault("start_epoch", epochs_done)
             routed_iterator_train.setdefault("device", self.device_)
@@ -827,6 +844,9 @@ default=None
         balanced_accuracy = EpochScoring(
             self._targets.validation_scoring, lower_is_better=False, on_train=False,
             name="valid_bacc",
+            # Per-frame batches are padded each to its own longest recording, so skorch
+            # cannot join their cached outputs; the scoring reads the data itself.
+            use_caching=not self._targets.per_frame,
         )
         callbacks = [("valid_bacc", balanced_accuracy), *copy.deepcopy(self.callbacks or [])]
         if self._shows_progress_bar():
@@ -904,32 +924,48 @@ default=None
 
     def _probabilities(self, X, *, log):
         """Probabilities (or their logarithms) of X, classes on the last axis, prior-corrected
-        when asked, and the sequences they belong to."""
-        logits, sequences = self._predict_logits(X)
-        return self._corrected(self._outputs(logits, log=log), log=log), sequences
-
-    def _predict_logits(self, X):
-        """Logits (float64, on the CPU) of X, in batches of the prediction batch size, and
-        the validated sequences they belong to."""
+        when asked: ``(n, C)`` for the classifier, ``(n, T, C)`` for the tagger on array X
+        and ``(n_frames, C)`` on a collection of recordings; and the sequences they belong
+        to. Computed batch by batch, each written where its recordings belong."""
         check_is_fitted(self)
         sequences = check_predict_input(self, X, self.input_layout_)
-        dataset = SequenceDataset(sequences.values, sequences.lengths)
-        logits = self.net_.predict_logits(dataset, self._prediction_batch_size(sequences))
-        return logits, sequences
+        outputs = None
+        for rows, logits in self.net_.predict_batches(self._dataset(sequences),
+                                                      **self._prediction_batching(sequences)):
+            values = self._corrected(self._outputs(logits, log=log), log=log)
+            if outputs is None:
+                outputs = np.empty(_output_shape(values, sequences), dtype=values.dtype)
+            _put(outputs, rows, values, sequences)
+        return outputs, sequences
 
-    def _prediction_batch_size(self, sequences):
-        """``predict_batch_size``, or for 'auto' as many sequences as fit the memory
-        budget of one batch (their inputs and the LSTM's activations)."""
+    def _dataset(self, sequences, y_encoded=None, sample_weight=None):
+        """The sequences (and their labels and weights) as a SequenceDataset, held as
+        given: an array X as it is, a collection as its frame buffer."""
+        per_frame = self._targets.per_frame
+        if sequences.ragged:
+            return SequenceDataset.from_frames(
+                sequences.frames, sequences.frame_offsets, sequences.lengths, y_encoded,
+                sample_weight, frame_targets=per_frame)
+        if per_frame:
+            shape = sequences.values.shape[:2]
+            y_encoded = None if y_encoded is None else y_encoded.reshape(shape)
+            sample_weight = None if sample_weight is None else sample_weight.reshape(shape)
+        return SequenceDataset(sequences.values, None, y_encoded, sample_weight)
+
+    def _prediction_batching(self, sequences):
+        """``batch_size=predict_batch_size``, or for 'auto' a ``frame_budget``: as many
+        frames a batch (recordings x the batch's longest) as fit the memory budget of one
+        batch (their inputs and the LSTM's activations)."""
         if self.predict_batch_size != "auto":
             check_batch_size(self.predict_batch_size, name="predict_batch_size")
-            return int(self.predict_batch_size)
+            return {"batch_size": int(self.predict_batch_size)}
         lstm = self.module_.lstm
         width = lstm.hidden_size * (2 if lstm.bidirectional else 1)
-        # float32 inputs, each layer's outputs and the gates of the step being computed.
-        per_sequence = 4 * sequences.values.shape[1] * (sequences.n_features + 2 * width)
-        per_sequence += 4 * 4 * lstm.hidden_size * lstm.num_layers
+        # float32 inputs, each layer's outputs; the gates of the step being computed are
+        # per recording, and small.
+        per_frame = 4 * (sequences.n_features + 2 * width)
         budget = prediction_memory_budget(self.device_)
-        return int(max(1, min(sequences.n_samples, budget // per_sequence)))
+        return {"frame_budget": max(1, budget // per_frame)}
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -1003,6 +1039,27 @@ default=None
         """Probabilities (or their logarithms) as an array, classes on the last axis."""
         return (self._targets.to_log_proba if log else self._targets.to_proba)(logits).numpy()
 
+
+
+def _output_shape(values, sequences):
+    """The shape of all outputs, given one batch's ``values`` (classes last)."""
+    if values.ndim == 2:  # one output per recording
+        return (sequences.n_samples, values.shape[1])
+    if sequences.ragged:  # one per frame, frames of all recordings one after the other
+        return (len(sequences.frames), values.shape[2])
+    return (sequences.n_samples, *values.shape[1:])
+
+
+def _put(outputs, rows, values, sequences):
+    """Write one batch's ``values`` (of the recordings ``rows``) into ``outputs``."""
+    if values.ndim == 2 or not sequences.ragged:
+        outputs[rows] = values
+        return
+    lengths = sequences.lengths[rows]
+    steps = np.arange(values.shape[1])
+    valid = steps[None, :] < lengths[:, None]
+    positions = sequences.frame_offsets[rows][:, None] + steps[None, :]
+    outputs[positions[valid]] = values[valid]
 
 
 class StratifiedBy:
@@ -1190,22 +1247,24 @@ def _is_kind_of(criterion, known_class):
 
 
 def _feature_scaling(sequences, standardize, missing):
-    """``(center, scale, fill)`` per feature over the valid, observed frames, float32:
-    mean and standard deviation (``standardize`` True or 'standard'), median and
+    """``(center, scale, fill)`` per feature over the observed frames (valid, not missing),
+    float32: mean and standard deviation (``standardize`` True or 'standard'), median and
     interquartile range ('robust'), or None and None (False); ``fill`` is what a missing
     frame becomes (the centre, or the mean without standardisation) with
-    ``missing='mask'``, else None."""
+    ``missing='mask'``, else None. Read a chunk of frames at a time (the robust
+    statistics a feature at a time), so no copy of X is made."""
     if not standardize and missing != "mask":
         return None, None, None
-    steps = sequences.values[sequences.observed] if (
-        sequences.lengths is not None or sequences.has_missing
-    ) else sequences.values.reshape(-1, sequences.n_features)
+    frames = sequences.frames
+    observed = sequences.observed if sequences.has_missing else None
     if standardize == "robust":
-        low, center, high = np.percentile(steps, [25, 50, 75], axis=0)
-        scale = high - low
+        center, scale = np.empty(sequences.n_features), np.empty(sequences.n_features)
+        for feature in range(sequences.n_features):
+            column = frames[:, feature] if observed is None else frames[observed, feature]
+            low, center[feature], high = np.percentile(column, [25, 50, 75])
+            scale[feature] = high - low
     else:
-        center = steps.mean(axis=0, dtype=np.float64)
-        scale = steps.std(axis=0, dtype=np.float64)
+        center, scale = _mean_and_std(frames, observed)
     # A constant feature carries no information; leave it unscaled rather than divide by 0.
     scale[scale < 1e-12] = 1.0
     center, scale = center.astype(np.float32), scale.astype(np.float32)
@@ -1213,3 +1272,25 @@ def _feature_scaling(sequences, standardize, missing):
     if not standardize:
         return None, None, fill
     return center, scale, fill
+
+
+def _mean_and_std(frames, observed=None):
+    """Per-feature mean and standard deviation (float64) of the rows of ``frames`` (where
+    ``observed``), a chunk at a time: chunk means and sums of squared deviations combined
+    as Chan et al. do, as exact as numpy's two-pass formula."""
+    count, mean = 0, np.zeros(frames.shape[1])
+    squares = np.zeros(frames.shape[1])
+    for start in range(0, len(frames), CHUNK_FRAMES):
+        chunk = frames[start:start + CHUNK_FRAMES]
+        if observed is not None:
+            chunk = chunk[observed[start:start + CHUNK_FRAMES]]
+        if not len(chunk):
+            continue
+        chunk_mean = chunk.mean(axis=0, dtype=np.float64)
+        chunk_squares = ((chunk - chunk_mean) ** 2).sum(axis=0, dtype=np.float64)
+        total = count + len(chunk)
+        delta = chunk_mean - mean
+        squares += chunk_squares + delta**2 * count * len(chunk) / total
+        mean += delta * len(chunk) / total
+        count = total
+    return mean, np.sqrt(squares / count)

@@ -4,9 +4,10 @@
 ``(n, T')`` array or DataFrame (``T'`` at least each recording's length, any padding value,
 never read) or one ``(T_i,)`` row per recording (a list, an object array, a pandas Series of
 arrays). Rows are trimmed to the recordings' lengths, so any subset of recordings (a
-cross-validation fold) reads as the whole does. Labels are encoded as class indices in an
-``(n, T)`` int64 array; frames past a sequence's end hold 0 and are masked out of the loss,
-the class weights and every score, as are missing frames (``missing='mask'``).
+cross-validation fold) reads as the whole does. Labels are encoded as class indices, one per
+frame in the order of ``sequences.frames``, in the smallest unsigned integer type that holds
+them; missing frames (``missing='mask'``) hold 0 and are left out of the loss, the class
+weights and every score, as padding is.
 """
 
 import numpy as np
@@ -23,13 +24,14 @@ from ._data import (
 from ._labels import label_rows
 
 __all__ = ["check_frame_fit_input", "check_frame_continued_input", "check_frame_sample_weight",
-                  "valid_frames", "valid_frame_targets", "per_sequence", "frame_rows"]
+                  "valid_frame_targets", "per_sequence", "frame_rows", "frame_codes_dtype"]
 
 
 def check_frame_fit_input(estimator, X, y, classes=None):
     """Validate training sequences and their frame labels; set ``n_features_in_``.
 
-    Returns the sequences, the classes in sorted order and the labels encoded ``(n, T)``.
+    Returns the sequences, the classes in sorted order and the labels encoded, one per
+    frame (``(n_frames,)``, in the order of ``sequences.frames``).
     """
     check_y_given(estimator, y)
     sequences = check_sequences(estimator, X)
@@ -45,7 +47,7 @@ def check_frame_fit_input(estimator, X, y, classes=None):
             "of at least two classes (with partial_fit, list them all in classes=...)."
         )
     encoded = encode_labels(labels, classes, hint="List every label of y in classes.")
-    return sequences, classes, _pad(encoded, observed, sequences)
+    return sequences, classes, _codes(encoded, observed, len(classes))
 
 
 def check_frame_continued_input(estimator, X, y, *, hint):
@@ -55,11 +57,12 @@ def check_frame_continued_input(estimator, X, y, *, hint):
     sequences = check_sequences(estimator, X, fitted_layout=estimator.input_layout_)
     labels, observed = _frame_labels(y, sequences)
     encoded = encode_labels(labels, estimator.classes_, hint=hint)
-    return sequences, _pad(encoded, observed, sequences)
+    return sequences, _codes(encoded, observed, len(estimator.classes_))
 
 
 def check_frame_sample_weight(sample_weight, sequences, *, name="sample_weight"):
-    """Sample weights per frame ``(n, T)`` float64 (0 on padding), or None.
+    """Sample weights per frame ``(n_frames,)`` float64, in the order of
+    ``sequences.frames``, or None.
 
     One weight per sequence ``(n,)`` is given to each of its frames; per-frame weights
     come in the structure of y.
@@ -73,11 +76,11 @@ def check_frame_sample_weight(sample_weight, sequences, *, name="sample_weight")
                 f"{name} has {len(weights)} weights but X has {sequences.n_samples} sequences; "
                 "give one weight per sequence, or one per frame in the structure of y."
             )
-        weights = np.where(sequences.mask, weights[:, None], 0.0)
+        weights = np.repeat(weights, sequences.valid_lengths)
     else:
         frames = frame_rows(sample_weight, sequences, name=name)
         try:
-            weights = _pad(np.concatenate(frames).astype(np.float64), None, sequences)
+            weights = np.concatenate(frames).astype(np.float64)
         except (TypeError, ValueError):
             raise ValueError(f"{name} must hold numbers.") from None
     if not np.isfinite(weights).all() or (weights < 0).any():
@@ -86,30 +89,34 @@ def check_frame_sample_weight(sample_weight, sequences, *, name="sample_weight")
     return weights
 
 
-def valid_frames(values, sequences):
-    """The entries of ``(n, T, ...)`` ``values`` on valid frames, flat ``(n_valid, ...)``."""
-    return values[sequences.mask]
-
-
 def valid_frame_targets(y_encoded, sample_weight, sequences):
-    """The encoded labels and weights of the valid, observed frames, flat: what enters the
-    loss and the class counts (missing frames are left out)."""
+    """The encoded labels and weights of the observed frames, flat: what enters the loss
+    and the class counts (missing frames are left out)."""
+    if not sequences.has_missing:
+        return y_encoded, sample_weight
     observed = sequences.observed
     weights = None if sample_weight is None else sample_weight[observed]
     return y_encoded[observed], weights
 
 
 def per_sequence(values, sequences):
-    """``(n, T, ...)`` values in the structure of X: the array itself for array X; for a
-    collection of sequences, a 1-D object array of ``(T_i, ...)`` arrays, which iterates
-    like a list and, unlike one, concatenates and indexes as scikit-learn's
-    ``cross_val_predict`` does with the predictions of its folds."""
+    """Per-frame values in the structure of X: ``(n, T, ...)`` for array X; for a
+    collection of sequences, given flat ``(n_frames, ...)``, a 1-D object array of
+    ``(T_i, ...)`` arrays (views), which iterates like a list and, unlike one,
+    concatenates and indexes as scikit-learn's ``cross_val_predict`` does with the
+    predictions of its folds."""
     if not sequences.ragged:
         return values
     rows = np.empty(sequences.n_samples, dtype=object)
-    for row, length in enumerate(sequences.valid_lengths):
-        rows[row] = values[row, :length]
+    for row, (start, length) in enumerate(zip(sequences.frame_offsets,
+                                              sequences.valid_lengths, strict=True)):
+        rows[row] = values[start:start + length]
     return rows
+
+
+def frame_codes_dtype(n_classes):
+    """The smallest unsigned integer type that holds the class codes."""
+    return np.min_scalar_type(max(int(n_classes) - 1, 0))
 
 
 def _is_per_sequence(sample_weight):
@@ -125,25 +132,25 @@ def frame_rows(y, sequences, *, name):
 
 
 def _frame_labels(y, sequences):
-    """The labels of the observed frames (valid, not missing), flat, checked for missing
-    and mixed labels, which are reported by recording and frame; and where those frames are
-    among the valid ones (None when every valid frame is observed). The labels of missing
-    frames are never read."""
+    """The labels of the observed frames (not missing), flat, checked for missing and
+    mixed labels, which are reported by recording and frame; and which frames those are
+    (None when every frame is observed). The labels of missing frames are never read."""
     rows = frame_rows(y, sequences, name="y")
-    observed = sequences.observed[sequences.mask] if sequences.has_missing else None
+    observed = sequences.observed if sequences.has_missing else None
     labels = np.concatenate(rows)
     if observed is not None:
         labels = labels[observed]
     if labels.dtype.kind in "Of" and _has_no_label(labels).any():
-        valid = sequences.mask
-        if observed is not None:
-            valid = sequences.observed
         flat = int(np.flatnonzero(_has_no_label(labels))[0])
-        recording, frame = (int(i[flat]) for i in np.nonzero(valid))
+        if observed is not None:
+            flat = int(np.flatnonzero(observed)[flat])
+        offsets = sequences.frame_offsets
+        recording = int(np.searchsorted(offsets, flat, side="right") - 1)
         raise ValueError(
-            f"y[{recording}][{frame}] has no label (None or NaN); every frame of a recording "
-            "needs a label. Give it one, or mark the frame missing in X (NaN features, with "
-            "missing='mask'), whose label is then never read."
+            f"y[{recording}][{flat - int(offsets[recording])}] has no label (None or NaN); "
+            "every frame of a recording needs a label. Give it one, or mark the frame "
+            "missing in X (NaN features, with missing='mask'), whose label is then never "
+            "read."
         )
     if labels.dtype == object:
         check_label_types(labels)
@@ -165,9 +172,12 @@ def _check_discrete(labels):
         )
 
 
-def _pad(flat, observed, sequences):
-    """Flat values of the valid frames (of the observed ones, where ``observed`` says
-    which valid frames those are) -> ``(n, T)``, 0 elsewhere."""
-    padded = np.zeros(sequences.mask.shape, dtype=flat.dtype)
-    padded[sequences.mask if observed is None else sequences.observed] = flat
-    return padded
+def _codes(encoded, observed, n_classes):
+    """Class indices of the observed frames -> one code per frame (0 on missing frames), in
+    the smallest unsigned integer type."""
+    dtype = frame_codes_dtype(n_classes)
+    if observed is None:
+        return encoded.astype(dtype)
+    codes = np.zeros(len(observed), dtype=dtype)
+    codes[observed] = encoded
+    return codes

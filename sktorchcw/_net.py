@@ -13,7 +13,7 @@ from skorch import NeuralNet
 from skorch.callbacks import Callback
 from skorch.utils import to_tensor
 
-from ._batching import SliceBatches
+from ._batching import prediction_batches
 
 __all__ = ["SequenceNet", "TrainingDivergedError", "logits_to_proba", "logits_to_log_proba",
            "frame_logits_to_proba", "frame_logits_to_log_proba", "frame_mask"]
@@ -251,17 +251,20 @@ class SequenceNet(NeuralNet):
             del self._plain_step
             self.__dict__.pop("_finished_epoch", None)
 
-    def predict_logits(self, dataset, batch_size):
-        """Logits of every sequence of ``dataset``, in batches of ``batch_size``, on the CPU.
+    def predict_batches(self, dataset, *, batch_size=None, frame_budget=None):
+        """``[(rows, logits), ...]``: the logits (float64, on the CPU) of every recording of
+        ``dataset``, batch by batch, with the batch's positions in ``dataset``.
 
-        One pass without autograd, the module in evaluation mode, batches sliced from
-        tensors (on the device when the data fits there).
+        One pass without autograd, the module in evaluation mode, in the batches of
+        :func:`~sktorchcw._batching.prediction_batches` (a ragged batch padded to its own
+        longest recording; ``rows`` say where each row belongs).
         """
         self._set_training(False)
-        batches = SliceBatches(dataset, batch_size, device=self.device)
+        batches = prediction_batches(dataset, batch_size=batch_size, frame_budget=frame_budget,
+                                     device=self.device)
         with torch.no_grad():
-            logits = [self.infer(inputs).to("cpu", torch.float64) for inputs, _ in batches]
-        return torch.cat(logits)
+            return [(rows, self.infer(inputs).to("cpu", torch.float64))
+                    for rows, (inputs, _) in batches]
 
     def predict(self, X):
         """Class indices (not labels) of the highest probability."""

@@ -114,7 +114,7 @@ class LSTMBlinkTagger(SequenceEstimator):
         score : float
         """
         proba, sequences = self._probabilities(X, log=False)
-        predicted = self.classes_[proba.argmax(axis=-1)]
+        predicted = self.classes_[proba.argmax(axis=-1)].reshape(-1)  # flat, frame by frame
         weights = check_frame_sample_weight(sample_weight, sequences)
         if sequences.has_missing:
             weights = np.where(sequences.observed, 1.0 if weights is None else weights, 0.0)
@@ -177,5 +177,7 @@ class LSTMBlinkTagger(SequenceEstimator):
 
 
 def _rows(values, sequences):
-    """``(n, T)`` values as one row per recording, cut to its length."""
-    return [values[row, :length] for row, length in enumerate(sequences.valid_lengths)]
+    """Per-frame values, flat in the order of ``sequences.frames``, as one row per
+    recording."""
+    return [values[start:start + length] for start, length
+            in zip(sequences.frame_offsets, sequences.valid_lengths, strict=True)]

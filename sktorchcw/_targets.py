@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from sklearn.metrics import balanced_accuracy_score, get_scorer
 
-from ._batching import unwrap_dataset
+from ._batching import prediction_batches
 from ._data import check_continued_input, check_fit_input, check_sample_weight
 from ._frame_data import (
     check_frame_continued_input,
@@ -43,7 +43,8 @@ class Targets:
     sequences)`` gives outputs back as X was given; ``validation_scoring`` is the scoring
     of ``valid_bacc`` (a skorch :class:`~skorch.callbacks.EpochScoring` scoring);
     ``strata(y_encoded, sequences)`` gives one label per recording for a stratified
-    validation split.
+    validation split; ``per_frame`` whether the labels (and sample weights) are one per
+    frame, flat in the order of ``sequences.frames``.
     """
 
     check_training: Callable
@@ -55,31 +56,34 @@ class Targets:
     in_structure_of_X: Callable
     validation_scoring: Callable
     strata: Callable
+    per_frame: bool
 
 
-def frame_balanced_accuracy(net, dataset, y):
+def frame_balanced_accuracy(net, dataset, y=None):
     """Balanced accuracy over the valid frames of ``dataset``: a skorch scoring callable.
 
-    ``y`` holds the encoded frame labels ``(N, T)``; padding past each sequence's
-    length is left out, and so are missing frames (NaN features) of a net that masks
+    The labels come from ``dataset`` itself, batch by batch (a ragged batch is padded to
+    its own longest recording, so skorch's ``y`` cannot be joined across batches);
+    padding is left out, and so are missing frames (NaN features) of a net that masks
     them. This is what the tagger records as ``valid_bacc``; to score predicted labels
     (``make_scorer``, a grid search) use
     :func:`sktorchcw.events.frame_balanced_accuracy_score`.
     """
-    logits = torch.cat([batch.detach().cpu() for batch in net.forward_iter(dataset)])
-    predicted = logits.argmax(dim=1) if logits.ndim == 3 else (logits > 0).long()
-    base, indices = unwrap_dataset(dataset)
-    y = torch.as_tensor(np.asarray(y))
+    net._set_training(False)
     missing = getattr(net, "mask_missing", False)
-    inputs = {}
-    if base.lengths is not None:
-        inputs["lengths"] = base.lengths.cpu()[indices.cpu()]
-    if missing:
-        inputs["x"] = base.x[indices.to(base.x.device)].cpu()
-    mask = frame_mask(y, inputs, missing=missing)
-    if mask is None:
-        mask = torch.ones_like(y, dtype=torch.bool)
-    return balanced_accuracy_score(y[mask].numpy(), predicted[mask].numpy())
+    true, predicted = [], []
+    with torch.no_grad():
+        for _, (inputs, labels) in prediction_batches(dataset, batch_size=net.batch_size,
+                                                       device=net.device):
+            logits = net.infer(inputs)
+            labels = labels.to(logits.device)
+            guess = logits.argmax(dim=1) if logits.ndim == 3 else (logits > 0).long()
+            mask = frame_mask(labels, inputs, missing=missing)
+            if mask is not None:
+                labels, guess = labels[mask], guess[mask]
+            true.append(labels.reshape(-1).cpu())
+            predicted.append(guess.reshape(-1).cpu())
+    return balanced_accuracy_score(torch.cat(true).numpy(), torch.cat(predicted).numpy())
 
 
 def rarest_class_present(y_encoded, sequences):
@@ -90,7 +94,7 @@ def rarest_class_present(y_encoded, sequences):
     counts = np.bincount(y_encoded[observed])
     rarity = np.argsort(np.argsort(counts, kind="stable"), kind="stable")  # 0 = rarest
     ranks = np.where(observed, rarity[y_encoded], len(counts))
-    return np.argsort(rarity)[ranks.min(axis=1)]
+    return np.argsort(rarity)[np.minimum.reduceat(ranks, sequences.frame_offsets)]
 
 
 def _the_labels(y_encoded, sequences):
@@ -107,8 +111,8 @@ def _as_computed(values, sequences):
 
 PER_SEQUENCE = Targets(check_fit_input, check_continued_input, check_sample_weight,
                        _every_target, logits_to_proba, logits_to_log_proba, _as_computed,
-                       get_scorer("balanced_accuracy"), _the_labels)
+                       get_scorer("balanced_accuracy"), _the_labels, False)
 PER_FRAME = Targets(check_frame_fit_input, check_frame_continued_input,
                     check_frame_sample_weight, valid_frame_targets, frame_logits_to_proba,
                     frame_logits_to_log_proba, per_sequence, frame_balanced_accuracy,
-                    rarest_class_present)
+                    rarest_class_present, True)

@@ -101,8 +101,9 @@ def test_auto_prediction_batches_respect_the_memory_budget(blinks, monkeypatch):
     monkeypatch.setattr(estimator_module, "prediction_memory_budget", lambda device: 40_000)
     counter = CountBatches(clf.module_)
     clf.predict_proba(X)
-    # 20 steps x (2 features + 2 x 12 hidden) x 4 bytes + gates 4 x 4 x 12 = 2272 bytes each
-    assert counter.sizes[0] == 40_000 // 2272
+    # (2 features + 2 x 12 hidden) x 4 bytes = 104 bytes a frame: 384 frames, 19 windows
+    # of 20 steps
+    assert counter.sizes[0] == (40_000 // 104) // 20
 
 
 def test_probabilities_are_float64_and_log_probabilities_come_from_the_logits(blinks):

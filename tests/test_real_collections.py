@@ -205,8 +205,7 @@ def test_a_stratified_validation_split_holds_out_recordings_with_and_without_the
 
 def _dataset_of(tagger, X, y):
     sequences, encoded = tagger._targets.check_continued(tagger, X, y, hint="")
-    from sktorchcw._batching import SequenceDataset
-    return SequenceDataset(sequences.values, sequences.lengths, encoded), encoded
+    return tagger._dataset(sequences, encoded), encoded
 
 
 def test_the_advice_for_early_stopping_without_validation_works_for_the_tagger(collection):
