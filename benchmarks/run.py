@@ -2,7 +2,7 @@
 
 Run it from the repository root, with the project installed::
 
-    python benchmarks/run.py                # full suite, about 3 minutes on a 2-core CPU
+    python benchmarks/run.py                # full suite, about 15 minutes on a 2-core CPU
     python benchmarks/run.py --quick        # smoke mode for CI: tiny sizes, under a minute
     python benchmarks/run.py --device cuda  # the same figures on a GPU
     python benchmarks/run.py --threads 2    # torch threads (default 1)
@@ -15,7 +15,7 @@ Sections
 --------
 a. overhead: LSTMBlinkClassifier epoch time / a hand-written PyTorch loop with the same
    module (``LSTMLogits``), Adam and batch size that slices pre-made tensors by a random
-   permutation. Target <= 1.10. The two alternate epoch by epoch (a callback of the
+   permutation. Target <= 1.05. The two alternate epoch by epoch (a callback of the
    estimator runs one hand-written epoch between two of its own), so every round lasts
    under a second and a slow spell of a shared machine hits both alike.
 b. class weights: ``class_weight='balanced'`` / unweighted epoch time, the two fitted
@@ -61,12 +61,63 @@ k. streaming: ``LSTMBlinkTagger.stream()`` of a fitted unidirectional tagger (hi
    With the ``[onnx]`` extra, a third variant in the same rotation: one frame through the
    tagger exported with ``export_onnx(..., stateful=True)`` in onnxruntime (one thread),
    carrying the state (p50 and p99), the cost on a device without torch.
+l. robust standardisation: event F1 of bidirectional taggers (hidden 16,
+   ``class_weight='balanced'``) with ``standardize='standard'`` and ``'robust'``, trained on
+   24 generated recordings of 20 to 40 s and tested on 12 others, both with electrode-like
+   spikes: in 0.5 % of the frames one feature jumps up or down by 100 (then 1000) standard
+   deviations of the clean signal. Median over 2 seeds; the gain robust - standard is the
+   median of the per-seed differences (target > 0). A quality figure, not a timing.
+m. fit memory: the peak resident memory one ``fit`` adds (1 epoch, ``device='cpu'``,
+   hidden 8, batches of 512), as a multiple of the bytes of X plus y (int64 labels: one
+   per recording for the classifier, one per frame for the tagger), for both estimators
+   and three kinds of X: a 3-D float32 C-contiguous array (400,000 x 60 x 2, 183 MiB;
+   target <= 0.5), a ragged list (200,000 recordings of 30 to 120 frames, log-uniform;
+   target <= 1.2) and the 3-D array saved to an ``.npy`` file and opened with
+   ``np.load(path, mmap_mode='r')`` (target <= 0.3). Each figure comes from a fresh
+   process (``benchmarks/memory_probe.py``): the data built, one warm-up fit on 64
+   recordings, then the kernel's peak RSS (``VmHWM``, reset through
+   ``/proc/self/clear_refs``, so building the data never counts) minus the RSS before the
+   fit. RSS counts the pages of a memory map that the process has read (a map read end to
+   end adds its size, though nothing was copied), so the targeted memmap figure reads
+   every page of the map before the fit and counts only what the fit adds; the "cold"
+   row (pages read during the fit) is what a plain ``ru_maxrss`` shows. Also X + y in
+   MiB and the fit's time. Linux only (skipped elsewhere, with the reason).
+n. mixed lengths: 2000 recordings of 10 frames and one of 10,000 (2 features); both
+   estimators (unidirectional, hidden 32, batches of 64) fitted 1 epoch on the short
+   ones. ``predict_proba`` of all of them together / the sum of predicting the short ones
+   and the long one separately (calls alternate; target <= 1.5); peak RSS added by
+   ``predict_proba`` of all together (a fresh process, as in m; target <= 50 MiB) and,
+   for reference, of the long one alone; the time and peak RSS added of a 1-epoch fit on
+   the short ones and on all (no targets: all is 1.5 times the frames).
+o. log-uniform lengths: epoch time of both estimators (unidirectional, hidden 8, batches
+   of 32) on 128 recordings whose lengths are log-uniform from 10 to 3000 frames / a
+   hand-written loop that sorts them by length into fixed batches, shuffles the order of
+   the batches every epoch, pads each batch to its own longest recording
+   (``pad_sequence``) and packs it: the same module (``LSTMLogits``,
+   ``LSTMFrameLogits``), Adam and batch size, per-frame cross-entropy averaged over the
+   valid frames for the tagger (target <= 1.2). Also against the same loop not packed
+   (the LSTM runs over each padded batch; the output at each recording's last frame
+   feeds the classifier's head, the tagger's loss masks the padding): on the CPU the
+   backward pass of a packed LSTM whose batch shrinks along the way costs about
+   (batch's longest recording x batch's frames x 4 x hidden) (PyTorch projects the whole
+   packed batch at once and slices the projection step by step; every slice's backward
+   fills a zero gradient of the whole projection), so sorting into batches and packing
+   can be slower than random batches, and not packing sorted batches is the fast
+   hand-written loop here. Epochs interleaved as in a, the two hand-written loops
+   alternating within each round. Small sizes: that quadratic cost makes an epoch of
+   256 such recordings at hidden 32 take 20 to 90 s.
+p. tagger overhead: ``LSTMBlinkTagger`` (unidirectional, hidden 32, batches of 64) epoch
+   time on section a's 3-D equal-length data with per-frame labels / section a's
+   hand-written loop with ``LSTMFrameLogits`` and per-frame cross-entropy (sliced
+   tensors, nothing packed). Epochs interleaved as in a. Target <= 1.05, as in a.
 
 Method
 ------
-Every figure is measured in this one process. Compared variants alternate (A B, then B A,
-...; epoch by epoch in sections a, b and g, call by call or fit by fit elsewhere; strictly
-A B A B in j and k, whose calls are short enough for caches to matter) and each
+Every figure is measured in this one process, except the peak memory of sections m and
+n (a fresh process per figure, ``benchmarks/memory_probe.py``). Compared variants
+alternate (A B, then B A, ...; epoch by epoch in sections a, b, g, i, o and p, call by
+call or fit by fit elsewhere; strictly A B A B in j and k, whose calls are short enough
+for caches to matter) and each
 figure is the median over repeats; a ratio is the median of the ratios within
 each round (paired, so slow drift cancels). Epoch times are wall-clock times between
 the ends of consecutive epochs, so they include all of skorch's per-epoch work; the first
@@ -88,6 +139,7 @@ import json
 import math
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import time
@@ -107,7 +159,8 @@ from torch.utils.data import DataLoader
 from sktorchcw import ClassWeightedLoss, LSTMBlinkClassifier, LSTMBlinkTagger
 from sktorchcw._batching import SequenceDataset
 from sktorchcw._module import LSTMFrameLogits, LSTMLogits
-from sktorchcw.datasets import make_blink_dataset
+from sktorchcw.datasets import make_blink_dataset, make_blink_recordings
+from sktorchcw.events import event_f1_score
 
 try:
     import psutil
@@ -139,6 +192,19 @@ class Sizes:
     tagger_frames: tuple  # shortest and longest recording
     hour_frames: int
     stream_calls: int  # one-frame and 30-frame updates each, section k
+    robust_recordings: tuple  # training and test recordings, section l
+    robust_epochs: int
+    robust_seeds: int
+    spike_sizes: tuple  # in standard deviations of the clean signal
+    memory_samples: int  # section m: recordings of the 3-D (and memory-mapped) X
+    memory_frames: int  # and their frames
+    memory_ragged: tuple  # section m: ragged recordings, their shortest and longest
+    mixed_collection: tuple  # section n: short recordings, their frames, the long one's
+    mixed_repeats: int
+    loguniform_recordings: int  # section o
+    loguniform_frames: tuple  # shortest and longest (log-uniform)
+    loguniform_rounds: int
+    probe_each: bool  # sections m and n: a fresh process per memory figure (else one for all)
 
 
 FULL = Sizes(
@@ -147,13 +213,20 @@ FULL = Sizes(
     scaling_samples=(1024, 2048, 4096, 8192, 16384, 32768, 65536),
     scaling_seq_lens=(25, 50, 100, 200), scaling_repeats=3, predict_samples=100_000,
     tagger_recordings=32, tagger_frames=(150, 450), hour_frames=108_000, stream_calls=2000,
+    robust_recordings=(24, 12), robust_epochs=12, robust_seeds=2, spike_sizes=(100, 1000),
+    memory_samples=400_000, memory_frames=60, memory_ragged=(200_000, 30, 120),
+    mixed_collection=(2000, 10, 10_000), mixed_repeats=7, loguniform_recordings=128,
+    loguniform_frames=(10, 3000), loguniform_rounds=7, probe_each=True,
 )
 QUICK = Sizes(
     n_samples=256, seq_len=20, timed_epochs=2, repeats=2, loss_classes=(2, 10, 100),
     loss_calls=10, memory_epochs=6, latency_calls=50,
     scaling_samples=(256, 512, 1024), scaling_seq_lens=(15, 30, 60), scaling_repeats=1,
     predict_samples=5_000, tagger_recordings=8, tagger_frames=(50, 120), hour_frames=3_000,
-    stream_calls=200,
+    stream_calls=200, robust_recordings=(4, 2), robust_epochs=2, robust_seeds=1,
+    spike_sizes=(1000,), memory_samples=2000, memory_frames=20, memory_ragged=(1000, 10, 40),
+    mixed_collection=(200, 10, 1000), mixed_repeats=2, loguniform_recordings=24,
+    loguniform_frames=(10, 300), loguniform_rounds=2, probe_each=False,
 )
 
 
@@ -192,6 +265,10 @@ def interquartile_range(samples):
 
 def at_most(limit):
     return f"<= {limit:g}", lambda value: value <= limit
+
+
+def above(limit):
+    return f"> {limit:g}", lambda value: value > limit
 
 
 def below(limit):
@@ -279,11 +356,12 @@ class EpochEnd(Callback):
 
 
 def fit_estimator(X, y, device, epochs, callbacks=(), **params):
-    """Fit the benchmark's LSTMBlinkClassifier, recording every epoch end."""
+    """Fit the benchmark's LSTMBlinkClassifier (hidden 32, batches of 64 unless ``params``
+    say otherwise), recording every epoch end."""
+    params = {"hidden_size": HIDDEN_SIZE, "batch_size": BATCH_SIZE, "lr": LR, **params}
     clf = LSTMBlinkClassifier(
-        hidden_size=HIDDEN_SIZE, batch_size=BATCH_SIZE, lr=LR, max_epochs=epochs,
-        device=device, random_state=0, callbacks=[("epoch_end", EpochEnd()), *callbacks],
-        **params,
+        max_epochs=epochs, device=device, random_state=0,
+        callbacks=[("epoch_end", EpochEnd()), *callbacks], **params,
     )
     return clf.fit(X, y)
 
@@ -296,14 +374,17 @@ def estimator_epoch_seconds(X, y, device, timed_epochs, **params):
 
 class HandLoop:
     """A plain PyTorch training loop: same module, Adam, loss and batch size as the
-    estimator, batches sliced from tensors already on the device by a seeded permutation."""
+    estimator, batches sliced from tensors already on the device by a seeded permutation.
+    ``per_frame``: the tagger's ``LSTMFrameLogits`` and ``(N, T)`` labels (cross-entropy
+    over every frame) instead of ``LSTMLogits`` and one label per sequence."""
 
-    def __init__(self, X, y, device, seed=0):
+    def __init__(self, X, y, device, seed=0, per_frame=False):
         torch.manual_seed(seed)
         self.device = device
         self.x = torch.as_tensor(X, device=device)
         self.target = torch.as_tensor(y, device=device)
-        self.module = LSTMLogits(X.shape[2], 2, hidden_size=HIDDEN_SIZE).to(device)
+        network = LSTMFrameLogits if per_frame else LSTMLogits
+        self.module = network(X.shape[2], 2, hidden_size=HIDDEN_SIZE).to(device)
         self.optimizer = torch.optim.Adam(self.module.parameters(), lr=LR)
         self.criterion = nn.CrossEntropyLoss()
         self.generator = torch.Generator(device=device).manual_seed(seed)
@@ -384,7 +465,7 @@ def bench_overhead(sizes, device):
                "hand": interleaved.hand_seconds[1:]}
     labels = {"estimator": "LSTMBlinkClassifier epoch",
               "hand": "hand-written loop epoch (sliced tensors)"}
-    return compare("a", results, labels, "estimator / hand-written loop", "s", at_most(1.10))
+    return compare("a", results, labels, "estimator / hand-written loop", "s", at_most(1.05))
 
 
 def bench_class_weight(sizes, device):
@@ -615,11 +696,13 @@ def recordings(sizes, seed=0):
     return X, y
 
 
-def fit_tagger(X, y, device, epochs, callbacks=(), bidirectional=True, **params):
-    """Fit the benchmark's LSTMBlinkTagger (bidirectional unless told otherwise), recording
-    every epoch end."""
+def fit_tagger(X, y, device, epochs, callbacks=(), bidirectional=True,
+               batch_size=BATCH_SIZE // 4, **params):
+    """Fit the benchmark's LSTMBlinkTagger (bidirectional, hidden 32 and batches of 16
+    unless told otherwise), recording every epoch end."""
+    params = {"hidden_size": HIDDEN_SIZE, "lr": LR, **params}
     tagger = LSTMBlinkTagger(
-        hidden_size=HIDDEN_SIZE, batch_size=BATCH_SIZE // 4, lr=LR, max_epochs=epochs,
+        batch_size=batch_size, max_epochs=epochs,
         bidirectional=bidirectional, device=device, random_state=0,
         callbacks=[("epoch_end", EpochEnd()), *callbacks], **params,
     )
@@ -700,6 +783,53 @@ def bench_tagger(sizes, device):
         seconds.append(now(device) - start)
     rows.append(row("i", f"predict_proba, one recording of {sizes.hour_frames} frames",
                     np.median(seconds), "s", below(1.0), seconds))
+    return rows
+
+
+SPIKE_RATE = 0.005  # share of frames with a spike, section l
+
+
+def with_spikes(X, size, std, rng):
+    """Copies of the recordings with electrode-like spikes: in ``SPIKE_RATE`` of the frames
+    (at least one a recording) one feature jumps by ``size`` standard deviations ``std`` of
+    the clean signal, up or down."""
+    spiky = []
+    for x in X:
+        x = x.copy()
+        count = max(1, int(SPIKE_RATE * len(x)))
+        frames = rng.choice(len(x), count, replace=False)
+        features = rng.integers(0, x.shape[1], count)
+        x[frames, features] += rng.choice([-1.0, 1.0], count) * size * std[features]
+        spiky.append(x)
+    return spiky
+
+
+def bench_robust(sizes, device):
+    """l. Event F1 of taggers with standardize='standard' and 'robust' on generated
+    recordings with injected spikes, trained and tested on spiky recordings."""
+    n_train, n_test = sizes.robust_recordings
+    X, y = make_blink_recordings(n_train, duration_s=(20, 40), random_state=0)
+    X_test, y_test = make_blink_recordings(n_test, duration_s=(20, 40), random_state=1)
+    std = np.concatenate(X).std(axis=0)
+    rows = []
+    for size in sizes.spike_sizes:
+        rng = np.random.default_rng(size)
+        spiky, spiky_test = with_spikes(X, size, std, rng), with_spikes(X_test, size, std, rng)
+        scores = {"standard": [], "robust": []}
+        for seed in range(sizes.robust_seeds):
+            for mode in (("standard", "robust") if seed % 2 == 0 else ("robust", "standard")):
+                tagger = LSTMBlinkTagger(
+                    standardize=mode, class_weight="balanced", hidden_size=16,
+                    bidirectional=True, max_epochs=sizes.robust_epochs, device=device,
+                    random_state=seed).fit(spiky, y)
+                scores[mode].append(event_f1_score(y_test, tagger.predict(spiky_test)))
+        for mode, values in scores.items():
+            rows.append(row("l", f"event F1, standardize='{mode}', spikes x{size:g} std",
+                            np.median(values), "F1", samples=values))
+        gain = [robust - standard for robust, standard
+                in zip(scores["robust"], scores["standard"], strict=True)]
+        rows.append(row("l", f"robust - standard event F1, spikes x{size:g} std",
+                        np.median(gain), "F1", above(0.0), gain))
     return rows
 
 
@@ -850,6 +980,290 @@ def stateful_onnx_stream(tagger, frames):
     return timed
 
 
+# -- memory and ragged lengths (sections m to p) ----------------------------------------
+
+PROBE = Path(__file__).with_name("memory_probe.py")
+MEMORY_HIDDEN = 8  # section m: a small network, so that the data dominates the memory
+MEMORY_BATCH = 512
+ESTIMATOR_NAMES = ("classifier", "tagger")
+
+
+def run_probes(specs, each):
+    """What ``memory_probe.py`` measures for every spec: a fresh process per spec
+    (``each``), or one process for all of them (the smoke run, to start one process
+    instead of eight). SectionSkipped where the peak RSS cannot be reset (not Linux)."""
+    threads = torch.get_num_threads()
+    specs = [{**spec, "threads": threads} for spec in specs]
+    results = []
+    for group in ([spec] for spec in specs) if each else [specs]:
+        done = subprocess.run([sys.executable, str(PROBE), json.dumps(group)],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"{PROBE.name} failed on {group}:\n{done.stderr[-3000:]}")
+        answer = json.loads(done.stdout.strip().splitlines()[-1])
+        if isinstance(answer, dict) and "unavailable" in answer:
+            raise SectionSkipped(answer["unavailable"])
+        results += answer
+    return results
+
+
+MEMORY_KINDS = {  # kind: (label, target of peak RSS added / (X + y))
+    "array": ("3-D array", 0.5),
+    "ragged": ("ragged list", 1.2),
+    "memmap": ("memmap, resident", 0.3),
+}
+
+
+def bench_fit_memory(sizes, device):
+    """m. Peak RSS one fit adds, per byte of its training data, in a fresh process."""
+    n_ragged, shortest, longest = sizes.memory_ragged
+    data = {"array": {"n": sizes.memory_samples, "frames": sizes.memory_frames},
+            "ragged": {"n": n_ragged, "frames": [shortest, longest]},
+            "memmap": {"n": sizes.memory_samples, "frames": sizes.memory_frames}}
+    specs = [{"task": "fit", "estimator": name, "kind": kind, "hidden_size": MEMORY_HIDDEN,
+              "batch_size": MEMORY_BATCH, **data[kind]}
+             for name in ESTIMATOR_NAMES for kind in MEMORY_KINDS]
+    rows = []
+    for spec, result in zip(specs, run_probes(specs, sizes.probe_each), strict=True):
+        kind = spec["kind"]
+        label, target = MEMORY_KINDS[kind]
+        label = f"{spec['estimator']}, {label}"
+        data_bytes = result["x_bytes"] + result["y_bytes"]
+        if kind != "memmap":  # the memory map holds the 3-D array's data
+            rows.append(row("m", f"{label}: X + y", data_bytes / 2**20, "MiB"))
+        rows.append(row("m", f"{label}: fit peak RSS added/(X+y)",
+                        result["fit"]["added_mib"] * 2**20 / data_bytes, "ratio",
+                        at_most(target)))
+        if kind == "memmap":
+            rows.append(row("m", f"{spec['estimator']}, memmap, cold: fit peak RSS added/(X+y)",
+                            result["cold"]["added_mib"] * 2**20 / data_bytes, "ratio"))
+        rows.append(row("m", f"{label}: fit time (1 epoch)", result["fit"]["seconds"], "s"))
+    return rows
+
+
+def short_and_long(n_short, short_frames, long_frames, seed=0):
+    """Many short recordings and one long one (2 features), with labels per recording
+    and per frame (both classes among the short ones)."""
+    rng = np.random.default_rng(seed)
+    short = [rng.standard_normal((short_frames, 2), dtype=np.float32) for _ in range(n_short)]
+    long = [rng.standard_normal((long_frames, 2), dtype=np.float32)]
+    y = rng.integers(0, 2, n_short)
+    y[:2] = 0, 1
+    y_frames = [(rng.random(short_frames) < 0.06).astype(np.int64) for _ in short]
+    y_frames[0][:2] = 0, 1
+    return short, long, y, y_frames
+
+
+def bench_mixed(sizes, device):
+    """n. predict_proba of many short recordings with one long one, against the two parts
+    predicted separately (calls alternating); peak RSS and fits from fresh processes."""
+    n_short, short_frames, long_frames = sizes.mixed_collection
+    short, long, y, y_frames = short_and_long(*sizes.mixed_collection)
+    mixed = short + long
+    estimators = {
+        "classifier": fit_estimator(short, y, device, 1),
+        "tagger": fit_tagger(short, y_frames, device, 1, bidirectional=False,
+                             batch_size=BATCH_SIZE),
+    }
+    probes = run_probes([{"task": "mixed", "estimator": name, "short": n_short,
+                          "short_frames": short_frames, "long_frames": long_frames,
+                          "hidden_size": HIDDEN_SIZE, "batch_size": BATCH_SIZE}
+                         for name in estimators], sizes.probe_each)
+    rows = []
+    for (name, estimator), probe in zip(estimators.items(), probes, strict=True):
+        def seconds(X, estimator=estimator):
+            start = now(device)
+            estimator.predict_proba(X)
+            return now(device) - start
+
+        estimator.predict_proba(short[:8] + [long[0][:100]])  # warm-up
+        results = alternate({"short": lambda: seconds(short), "long": lambda: seconds(long),
+                             "mixed": lambda: seconds(mixed)}, sizes.mixed_repeats)
+        per_round = np.divide(results["mixed"], np.add(results["short"], results["long"]))
+        parts = (f"{n_short} x {short_frames} frames", f"1 x {long_frames} frames")
+        rows += [
+            row("n", f"{name}: predict_proba, {parts[0]}", np.median(results["short"]), "s",
+                samples=results["short"]),
+            row("n", f"{name}: predict_proba, {parts[1]}", np.median(results["long"]), "s",
+                samples=results["long"]),
+            row("n", f"{name}: predict_proba, both together", np.median(results["mixed"]), "s",
+                samples=results["mixed"]),
+            row("n", f"{name}: together / sum of the parts", np.median(per_round), "ratio",
+                at_most(1.5), per_round),
+            row("n", f"{name}: predict_proba together, peak RSS added",
+                probe["predict_mixed"]["added_mib"], "MiB", at_most(50)),
+            row("n", f"{name}: predict_proba, long one, peak RSS added",
+                probe["predict_long"]["added_mib"], "MiB"),
+            row("n", f"{name}: fit (1 epoch), short ones", probe["fit_short"]["seconds"], "s"),
+            row("n", f"{name}: fit (1 epoch), all", probe["fit_mixed"]["seconds"], "s"),
+            row("n", f"{name}: fit, short ones, peak RSS added",
+                probe["fit_short"]["added_mib"], "MiB"),
+            row("n", f"{name}: fit, all, peak RSS added", probe["fit_mixed"]["added_mib"],
+                "MiB"),
+        ]
+    return rows
+
+
+def loguniform_recordings(n, shortest, longest, seed=0):
+    """``n`` recordings of 2 features whose lengths are log-uniform between ``shortest``
+    and ``longest`` (both present), with labels per recording and per frame."""
+    rng = np.random.default_rng(seed)
+    lengths = np.exp(rng.uniform(np.log(shortest), np.log(longest + 1), n)).astype(np.int64)
+    lengths = np.clip(lengths, shortest, longest)
+    lengths[:2] = longest, shortest
+    X = [rng.standard_normal((length, 2), dtype=np.float32) for length in lengths]
+    y = np.array([int(x[:, 0].mean() > 0) for x in X])
+    y[:2] = 0, 1
+    y_frames = [(x[:, 0] > 1.55).astype(np.int64) for x in X]
+    y_frames[0][:2] = 0, 1
+    return X, y, y_frames
+
+
+LOGUNIFORM_HIDDEN = 8  # section o: the packed LSTM's backward on the CPU costs about
+LOGUNIFORM_BATCH = 32  # (longest x frames) per batch; small sizes keep epochs to seconds
+
+
+class HandBucketLoop:
+    """A plain PyTorch loop over ragged recordings, as one writes it by hand: sorted by
+    length into fixed batches (the shortest ``batch_size`` first, and so on), the order of
+    the batches shuffled every epoch, each batch padded to its own longest recording
+    (``pad_sequence``); ``LSTMLogits`` and cross-entropy per recording, or
+    ``LSTMFrameLogits`` and cross-entropy averaged over the valid frames (``per_frame``);
+    Adam. ``packed``: the module packs each batch (``lengths``), so no padding enters the
+    LSTM. Not packed: the (unidirectional) LSTM runs over the padded batch, and the output
+    at each recording's last valid frame feeds the head (per frame: the padding's logits
+    are masked out of the loss); outputs at valid frames are the same, the padding's
+    steps are computed and thrown away."""
+
+    def __init__(self, X, y, device, per_frame, packed=True, batch_size=LOGUNIFORM_BATCH,
+                 hidden_size=LOGUNIFORM_HIDDEN, seed=0):
+        torch.manual_seed(seed)
+        self.device = device
+        self.per_frame = per_frame
+        self.packed = packed
+        x = [torch.as_tensor(item) for item in X]
+        targets = [torch.as_tensor(item) for item in y] if per_frame else torch.as_tensor(y)
+        order = np.argsort([len(item) for item in X], kind="stable")
+        self.batches = []
+        for start in range(0, len(order), batch_size):
+            rows = order[start:start + batch_size].tolist()
+            lengths = torch.tensor([len(x[i]) for i in rows])
+            batch_targets = ([targets[i] for i in rows] if per_frame
+                             else targets[rows].to(device))
+            self.batches.append(([x[i] for i in rows], lengths, batch_targets))
+        network = LSTMFrameLogits if per_frame else LSTMLogits
+        self.module = network(X[0].shape[1], 2, hidden_size=hidden_size).to(device)
+        self.optimizer = torch.optim.Adam(self.module.parameters(), lr=LR)
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def logits(self, x, lengths):
+        if self.packed:
+            return self.module(x, lengths)
+        if self.per_frame:
+            return self.module(x)
+        module = self.module
+        output, _ = module.lstm(module._packed_input(x, None))
+        last = output[torch.arange(len(x), device=x.device), lengths - 1]
+        return module.head(module.dropout(last))
+
+    def epoch_seconds(self):
+        """Train one epoch; return its wall-clock time."""
+        start = now(self.device)
+        self.module.train()
+        pad = torch.nn.utils.rnn.pad_sequence
+        for index in torch.randperm(len(self.batches), generator=self.generator).tolist():
+            x, lengths, targets = self.batches[index]
+            self.optimizer.zero_grad()
+            lengths_on_device = lengths.to(self.device)
+            logits = self.logits(pad(x, batch_first=True).to(self.device), lengths_on_device)
+            if self.per_frame:
+                target = pad(targets, batch_first=True).to(self.device)
+                mask = (torch.arange(target.shape[1], device=self.device)[None, :]
+                        < lengths_on_device[:, None])
+                loss = F.cross_entropy(logits, target, reduction="none")[mask].mean()
+            else:
+                loss = F.cross_entropy(logits, targets)
+            loss.backward()
+            self.optimizer.step()
+            loss.item()  # skorch reads every batch's loss too
+        return now(self.device) - start
+
+
+class AlternatingLoops:
+    """Several hand-written loops as one for :class:`InterleavedHandLoop`: each call trains
+    one epoch of each, in an order reversed every call; returns their times in the order
+    given."""
+
+    def __init__(self, *loops):
+        self.loops = loops
+        self.calls = 0
+
+    def epoch_seconds(self):
+        order = list(range(len(self.loops)))
+        if self.calls % 2:
+            order.reverse()
+        self.calls += 1
+        seconds = {index: self.loops[index].epoch_seconds() for index in order}
+        return tuple(seconds[index] for index in range(len(self.loops)))
+
+
+def bench_loguniform(sizes, device):
+    """o. Epochs on recordings of log-uniform lengths against hand-written loops that
+    sort them by length into batches (packed, and not packed), epochs interleaved as in
+    a."""
+    X, y, y_frames = loguniform_recordings(sizes.loguniform_recordings,
+                                           *sizes.loguniform_frames)
+    shortest, longest = sizes.loguniform_frames
+    rows = []
+    for name in ESTIMATOR_NAMES:
+        per_frame = name == "tagger"
+        targets = y_frames if per_frame else y
+        loops = AlternatingLoops(*(HandBucketLoop(X, targets, device, per_frame, packed=packed)
+                                   for packed in (True, False)))
+        interleaved = InterleavedHandLoop(loops)
+        params = {"callbacks": [("hand", interleaved)], "hidden_size": LOGUNIFORM_HIDDEN}
+        epochs = sizes.loguniform_rounds + 1
+        if per_frame:
+            estimator = fit_tagger(X, targets, device, epochs, bidirectional=False,
+                                   batch_size=LOGUNIFORM_BATCH, **params)
+        else:
+            estimator = fit_estimator(X, targets, device, epochs, batch_size=LOGUNIFORM_BATCH,
+                                      **params)
+        interleaved = dict(estimator.net_.callbacks_)["hand"]
+        hand = np.array(interleaved.hand_seconds[1:])  # rounds x (packed, not packed)
+        results = {"estimator": interleaved.estimator_seconds[1:], "packed": hand[:, 0],
+                   "padded": hand[:, 1]}
+        labels = {"estimator": f"{name} epoch, {len(X)} x {shortest}..{longest} frames",
+                  "packed": f"{name}: hand-written loop, sorted, packed"}
+        rows += compare("o", {key: results[key] for key in labels}, labels,
+                        f"{name} / hand-written loop (packed)", "s", at_most(1.2))
+        per_round = np.divide(results["estimator"], results["padded"])
+        rows += [
+            row("o", f"{name}: hand-written loop, sorted, not packed",
+                np.median(results["padded"]), "s", samples=results["padded"]),
+            row("o", f"{name} / hand-written loop (not packed)", np.median(per_round),
+                "ratio", samples=per_round),
+        ]
+    return rows
+
+
+def bench_tagger_overhead(sizes, device):
+    """p. The tagger on a 3-D array of equal-length sequences against a hand-written loop
+    (section a's, with per-frame labels), epochs interleaved as in a."""
+    X, _ = blink_data(sizes.n_samples, sizes.seq_len)
+    y = (X[:, :, 0] > np.quantile(X[:, :, 0], 0.94)).astype(np.int64)
+    epochs = sizes.repeats * sizes.timed_epochs
+    interleaved = InterleavedHandLoop(HandLoop(X, y, device, per_frame=True))
+    tagger = fit_tagger(X, y, device, epochs + 1, callbacks=[("hand", interleaved)],
+                        bidirectional=False, batch_size=BATCH_SIZE)
+    interleaved = dict(tagger.net_.callbacks_)["hand"]
+    results = {"tagger": interleaved.estimator_seconds[1:],
+               "hand": interleaved.hand_seconds[1:]}
+    labels = {"tagger": "LSTMBlinkTagger epoch (3-D, equal lengths)",
+              "hand": "hand-written per-frame loop epoch (sliced tensors)"}
+    return compare("p", results, labels, "tagger / hand-written loop", "s", at_most(1.05))
+
+
 SECTIONS = {
     "a_overhead": ("estimator vs hand-written loop", bench_overhead),
     "b_class_weight": ("class-weighted vs unweighted", bench_class_weight),
@@ -862,6 +1276,13 @@ SECTIONS = {
     "i_tagger": ("per-frame tagger", bench_tagger),
     "j_onnx": ("one window in onnxruntime vs predict_proba", bench_onnx),
     "k_stream": ("streaming frame by frame", bench_stream),
+    "l_robust": ("robust standardisation on spiky recordings (event F1)", bench_robust),
+    "m_fit_memory": ("fit peak memory per byte of training data", bench_fit_memory),
+    "n_mixed_lengths": ("one long recording among many short ones", bench_mixed),
+    "o_loguniform": ("log-uniform lengths vs a length-sorted hand-written loop",
+                     bench_loguniform),
+    "p_tagger_overhead": ("tagger on equal-length 3-D input vs a hand-written loop",
+                          bench_tagger_overhead),
 }
 
 
