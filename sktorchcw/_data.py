@@ -357,27 +357,44 @@ def _ragged_items(X, fitted_layout=None):
 
 
 def _from_ragged(items, *, allow_nan=False):
-    arrays = [_sequence_array(i, item, allow_nan) for i, item in enumerate(items)]
-    n_features = {array.shape[1] for array in arrays}
-    if len(n_features) > 1:
-        first = arrays[0].shape[1]
-        odd = next(i for i, array in enumerate(arrays) if array.shape[1] != first)
+    """The sequences copied once into one frame buffer: their shapes first, then each
+    sequence checked and converted on its own, straight into its place (so no second
+    copy of the whole data exists at any time)."""
+    shapes = [_sequence_shape(i, item, allow_nan) for i, item in enumerate(items)]
+    first = shapes[0][1]
+    odd = next((i for i, shape in enumerate(shapes) if shape[1] != first), None)
+    if odd is not None:
         raise ValueError(
             f"All sequences must have the same number of features per time step: sequence 0 "
-            f"has {first}, sequence {odd} has {arrays[odd].shape[1]}."
+            f"has {first}, sequence {odd} has {shapes[odd][1]}."
         )
-    lengths = np.array([len(array) for array in arrays], dtype=np.int64)
+    lengths = np.array([shape[0] for shape in shapes], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-    frames = np.concatenate(arrays) if len(arrays) > 1 else arrays[0]
+    frames = np.empty((int(lengths.sum()), first), dtype=np.float32)
+    for index, (item, start, length) in enumerate(zip(items, offsets, lengths, strict=True)):
+        frames[start:start + length] = _sequence_array(index, item, allow_nan)
     return Sequences(None, lengths, SEQUENCES, ragged=True, frame_buffer=frames,
                      offsets=offsets)
 
 
+def _sequence_shape(index, item, allow_nan):
+    """``(T_i, F)`` of a sequence; one that is not a 1-D or 2-D non-empty array of numbers
+    is checked in full, for its error."""
+    shape = np.shape(item) if _has_uniform_shape(item) else None
+    if shape is None or len(shape) not in (1, 2) or 0 in shape or not isinstance(
+            item, np.ndarray) or item.dtype.kind not in "biuf":
+        shape = _sequence_array(index, item, allow_nan).shape
+    return (shape[0], 1) if len(shape) == 1 else shape
+
+
 def _sequence_array(index, item, allow_nan=False):
-    try:
-        array = np.asarray(item, dtype=np.float64)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"Sequence {index} of X is not numeric: {error}") from None
+    if isinstance(item, np.ndarray) and item.dtype == np.float32:
+        array = item  # converted exactly either way: spare the float64 copy
+    else:
+        try:
+            array = np.asarray(item, dtype=np.float64)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"Sequence {index} of X is not numeric: {error}") from None
     if array.ndim == 1:
         array = array[:, None]
     if array.ndim != 2:

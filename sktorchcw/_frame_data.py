@@ -14,6 +14,7 @@ import numpy as np
 from sklearn.utils.multiclass import type_of_target
 
 from ._data import (
+    CHUNK_FRAMES,
     check_classes,
     check_label_types,
     check_sequences,
@@ -35,10 +36,14 @@ def check_frame_fit_input(estimator, X, y, classes=None):
     """
     check_y_given(estimator, y)
     sequences = check_sequences(estimator, X)
-    labels, observed = _frame_labels(y, sequences)
-    _check_discrete(labels)
+    chunks = _frame_labels(y, sequences)
     if classes is None:
-        classes = np.unique(labels)
+        found = [np.unique(labels) for _, _, labels in chunks]
+        labels_found = np.concatenate(found)
+        if labels_found.dtype == object:
+            check_label_types(labels_found)
+        classes = np.unique(labels_found)
+        _check_discrete(classes)
     else:
         classes = check_classes(classes)
     if len(classes) < 2:
@@ -46,8 +51,9 @@ def check_frame_fit_input(estimator, X, y, classes=None):
             f"y has only one class ({classes[0]!r}) in all its frames; a tagger needs frames "
             "of at least two classes (with partial_fit, list them all in classes=...)."
         )
-    encoded = encode_labels(labels, classes, hint="List every label of y in classes.")
-    return sequences, classes, _codes(encoded, observed, len(classes))
+    codes = _codes(chunks, classes, len(sequences.frames),
+                   hint="List every label of y in classes.")
+    return sequences, classes, codes
 
 
 def check_frame_continued_input(estimator, X, y, *, hint):
@@ -55,9 +61,8 @@ def check_frame_continued_input(estimator, X, y, *, hint):
     validation data): labels encoded with its ``classes_``."""
     check_y_given(estimator, y)
     sequences = check_sequences(estimator, X, fitted_layout=estimator.input_layout_)
-    labels, observed = _frame_labels(y, sequences)
-    encoded = encode_labels(labels, estimator.classes_, hint=hint)
-    return sequences, _codes(encoded, observed, len(estimator.classes_))
+    chunks = _frame_labels(y, sequences)
+    return sequences, _codes(chunks, estimator.classes_, len(sequences.frames), hint=hint)
 
 
 def check_frame_sample_weight(sample_weight, sequences, *, name="sample_weight"):
@@ -132,29 +137,38 @@ def frame_rows(y, sequences, *, name):
 
 
 def _frame_labels(y, sequences):
-    """The labels of the observed frames (not missing), flat, checked for missing and
-    mixed labels, which are reported by recording and frame; and which frames those are
-    (None when every frame is observed). The labels of missing frames are never read."""
+    """The labels of the observed frames (not missing), a chunk of recordings at a time:
+    ``[(start, observed, labels), ...]`` with ``start`` the chunk's first frame (in the
+    order of ``sequences.frames``), ``observed`` which of its frames the labels are of
+    (None: all) and ``labels`` a new array (the rows stay views of y). Missing and mixed
+    labels are reported by recording and frame; labels of missing frames are never read.
+    Chunks keep the temporary arrays small whatever the size of y."""
     rows = frame_rows(y, sequences, name="y")
     observed = sequences.observed if sequences.has_missing else None
-    labels = np.concatenate(rows)
-    if observed is not None:
-        labels = labels[observed]
-    if labels.dtype.kind in "Of" and _has_no_label(labels).any():
-        flat = int(np.flatnonzero(_has_no_label(labels))[0])
-        if observed is not None:
-            flat = int(np.flatnonzero(observed)[flat])
-        offsets = sequences.frame_offsets
-        recording = int(np.searchsorted(offsets, flat, side="right") - 1)
-        raise ValueError(
-            f"y[{recording}][{flat - int(offsets[recording])}] has no label (None or NaN); "
-            "every frame of a recording needs a label. Give it one, or mark the frame "
-            "missing in X (NaN features, with missing='mask'), whose label is then never "
-            "read."
-        )
-    if labels.dtype == object:
-        check_label_types(labels)
-    return labels, observed
+    chunks, start, first_row = [], 0, 0
+    while first_row < len(rows):
+        last_row, size = first_row, 0
+        while last_row < len(rows) and (size == 0 or size + len(rows[last_row]) <= CHUNK_FRAMES):
+            size += len(rows[last_row])
+            last_row += 1
+        labels = np.concatenate(rows[first_row:last_row])
+        mask = None if observed is None else observed[start:start + size]
+        if mask is not None:
+            labels = labels[mask]
+        if labels.dtype.kind in "Of" and _has_no_label(labels).any():
+            flat = int(np.flatnonzero(_has_no_label(labels))[0])
+            flat = start + (flat if mask is None else int(np.flatnonzero(mask)[flat]))
+            offsets = sequences.frame_offsets
+            recording = int(np.searchsorted(offsets, flat, side="right") - 1)
+            raise ValueError(
+                f"y[{recording}][{flat - int(offsets[recording])}] has no label (None or "
+                "NaN); every frame of a recording needs a label. Give it one, or mark the "
+                "frame missing in X (NaN features, with missing='mask'), whose label is then "
+                "never read."
+            )
+        chunks.append((start, mask, labels))
+        start, first_row = start + size, last_row
+    return chunks
 
 
 def _has_no_label(labels):
@@ -172,12 +186,14 @@ def _check_discrete(labels):
         )
 
 
-def _codes(encoded, observed, n_classes):
-    """Class indices of the observed frames -> one code per frame (0 on missing frames), in
-    the smallest unsigned integer type."""
-    dtype = frame_codes_dtype(n_classes)
-    if observed is None:
-        return encoded.astype(dtype)
-    codes = np.zeros(len(observed), dtype=dtype)
-    codes[observed] = encoded
+def _codes(chunks, classes, n_frames, *, hint):
+    """One class code per frame (0 on missing frames), in the smallest unsigned integer
+    type, encoded a chunk at a time; a ValueError names labels that are not classes."""
+    codes = np.zeros(n_frames, dtype=frame_codes_dtype(len(classes)))
+    for start, mask, labels in chunks:
+        encoded = encode_labels(labels, classes, hint=hint)
+        if mask is None:
+            codes[start:start + len(encoded)] = encoded
+        else:
+            codes[start:start + len(mask)][mask] = encoded
     return codes
