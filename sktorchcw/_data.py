@@ -203,10 +203,12 @@ def check_weights_in_float32_range(weights, name):
 
 def check_some_weight_positive(class_weight, y_encoded, sample_weight):
     """A ValueError when class and sample weights leave no target with a positive weight."""
-    combined = class_weight[y_encoded]
-    if sample_weight is not None:
-        combined = combined * sample_weight
-    if not np.any(combined > 0):
+    if sample_weight is None:  # counted, without a per-target copy
+        present = np.bincount(y_encoded, minlength=len(class_weight)) > 0
+        positive = bool(np.any(np.asarray(class_weight)[present] > 0))
+    else:
+        positive = bool(np.any(class_weight[y_encoded] * sample_weight > 0))
+    if not positive:
         raise ValueError(
             "Every training sample has weight zero (class_weight[y] * sample_weight), so there "
             "is nothing to learn from; give some samples a positive weight."

@@ -552,7 +552,8 @@ default=None
         net = self._build_net(
             criterion, sequences.n_features, scaling, seed, epochs_done, fingerprint,
             epochs=total_epochs - epochs_done, valid_dataset=valid_dataset,
-            strata=self._targets.strata(y_encoded, sequences),
+            strata=(self._targets.strata(y_encoded, sequences)
+                    if _is_stratified(self.train_split) and validation_data is None else None),
         )
         with seeded_torch(seed, self.device_):
             net.initialize()
@@ -592,10 +593,19 @@ default=None
             None, _class_weight_source(self.class_weight)
         ):
             return self.class_weight_  # as in the first fit, unless class_weight changed
-        return resolve_class_weight(
-            self.class_weight, classes=self.classes_, y=self.classes_[y_encoded],
-            sample_weight=sample_weight,
-        )
+        if callable(self.class_weight):  # its contract: the labels themselves
+            return resolve_class_weight(self.class_weight, classes=self.classes_,
+                                        y=self.classes_[y_encoded], sample_weight=sample_weight)
+        if isinstance(self.class_weight, str):  # 'balanced' counts the codes (small ints)
+            try:
+                return resolve_class_weight(
+                    self.class_weight, classes=np.arange(len(self.classes_)), y=y_encoded,
+                    sample_weight=sample_weight)
+            except ValueError:  # the same refusal, naming the labels rather than codes
+                return resolve_class_weight(
+                    self.class_weight, classes=self.classes_, y=self.classes_[y_encoded],
+                    sample_weight=sample_weight)
+        return resolve_class_weight(self.class_weight, classes=self.classes_)
 
     def _check_sampling(self, y_encoded):
         if self.sampling is None:
@@ -1060,6 +1070,10 @@ def _put(outputs, rows, values, sequences):
     valid = steps[None, :] < lengths[:, None]
     positions = sequences.frame_offsets[rows][:, None] + steps[None, :]
     outputs[positions[valid]] = values[valid]
+
+
+def _is_stratified(split):
+    return isinstance(split, ValidSplit) and split.stratified
 
 
 class StratifiedBy:

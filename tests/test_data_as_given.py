@@ -163,3 +163,10 @@ def test_standardisation_statistics_are_read_a_chunk_at_a_time(estimator, monkey
     np.testing.assert_allclose(chunked.input_scale.numpy(), frames.std(axis=0), rtol=1e-6)
     np.testing.assert_allclose(chunked.input_scale.numpy(), whole.input_scale.numpy(),
                                rtol=1e-6)
+
+
+def test_balanced_weights_refuse_absent_classes_by_their_labels():
+    X = np.random.default_rng(0).normal(size=(10, 5, 1)).astype(np.float32)
+    with pytest.raises(ValueError, match=r"absent from y: \['b', 'c'\]"):
+        LSTMBlinkClassifier(**FAST, class_weight="balanced").partial_fit(
+            X[:5], np.array(["a"] * 5), classes=["a", "b", "c"])
