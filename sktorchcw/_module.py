@@ -86,8 +86,17 @@ class LSTMLogits(nn.Module):
         """Return logits ``(N, n_outputs)`` for sequences ``x`` ``(N, T, F)``.
 
         ``lengths`` ``(N,)`` gives each sequence's valid steps; the padding after
-        them never enters the computation (the batch is packed).
+        them never enters the result: a bidirectional batch is packed, and a
+        unidirectional one, which reads forwards only, is read unpacked and each
+        sequence's output taken at its last valid step (the same state, to float
+        rounding: PyTorch's packed LSTM costs, on the CPU, time that grows with the
+        batch's longest sequence times its frames in the backward pass).
         """
+        if lengths is not None and not self.lstm.bidirectional:
+            output, _ = self.lstm(self._packed_input(x, None))
+            steps = lengths.to(output.device) - 1
+            last = output[torch.arange(output.shape[0], device=output.device), steps]
+            return self.head(self.dropout(last))
         _, (h_n, _) = self.lstm(self._packed_input(x, lengths))
         if self.lstm.bidirectional:
             last = torch.cat([h_n[-2], h_n[-1]], dim=1)
@@ -117,8 +126,9 @@ class LSTMFrameLogits(LSTMLogits):
 
     Parameters as for :class:`LSTMLogits`. A unidirectional network is causal: the
     logits of frame ``t`` depend on frames ``0..t`` only. With ``lengths``, frames past
-    a sequence's end get the logits of a zero LSTM output (the head's bias); they are
-    padding, which the loss and the estimators leave out.
+    a sequence's end are padding, which the loss and the estimators leave out (a
+    bidirectional network gives them the logits of a zero LSTM output, the head's bias;
+    a unidirectional one reads on over the padding).
 
     Examples
     --------
@@ -134,8 +144,11 @@ class LSTMFrameLogits(LSTMLogits):
     def forward(self, x, lengths=None):
         """Return logits ``(N, n_outputs, T)`` (``(N, T)`` for one output) for ``x``
         ``(N, T, F)``; the backward direction of a bidirectional LSTM starts at each
-        sequence's last valid frame."""
-        if lengths is None:
+        sequence's last valid frame (the batch is packed). A unidirectional LSTM reads
+        the batch unpacked: the frames before each sequence's end see only earlier
+        frames, so padding cannot reach them, and the packed LSTM's backward pass would
+        cost far more on the CPU."""
+        if lengths is None or not self.lstm.bidirectional:
             return self.forward_with_state(x)[0]
         output, _ = self.lstm(self._packed_input(x, lengths))
         output, _ = pad_packed_sequence(output, batch_first=True, total_length=x.shape[1])
