@@ -39,40 +39,24 @@ class SequenceDataset(Dataset):
     given, ``"lengths"`` and ``"sample_weight"``; ``y`` is 0 when there are no labels.
 
     Two storages. Padded: ``x`` ``(n, T, F)`` (an array is used as it is, without a
-    copy), with per-frame ``y`` and ``sample_weight`` ``(n, T)``. Ragged
-    (:meth:`from_frames`): every recording's frames one after the other in ``frames``
-    ``(n_frames, F)``, recording ``i`` starting at ``offsets[i]``, with per-frame ``y`` and
-    ``sample_weight`` flat ``(n_frames,)`` in the same order; a batch is padded to its own
-    longest recording, so memory and time grow with the frames, not with the number of
-    recordings times the longest one.
+    copy), with per-frame ``y`` and ``sample_weight`` ``(n, T)``. Ragged (``offsets``
+    given): every recording's frames one after the other in ``x`` ``(n_frames, F)``,
+    recording ``i`` starting at ``offsets[i]`` with ``lengths[i]`` frames; with
+    ``frame_targets``, ``y`` and ``sample_weight`` are flat ``(n_frames,)`` in the same
+    order. A ragged batch is padded to its own longest recording, so memory and time grow
+    with the frames, not with the number of recordings times the longest one.
     """
 
-    def __init__(self, x, lengths=None, y=None, sample_weight=None):
+    def __init__(self, x, lengths=None, y=None, sample_weight=None, *, offsets=None,
+                 frame_targets=False):
         self.x = _tensor(x)
-        self.offsets = None
-        self.frame_targets = False
-        n_samples = self.x.shape[0]
         self.lengths = None if lengths is None else torch.as_tensor(lengths)
-        self.y = torch.zeros(n_samples, dtype=torch.int64) if y is None else _tensor(y)
+        self.offsets = None if offsets is None else torch.as_tensor(offsets)
+        self.frame_targets = frame_targets
+        n_targets = len(self) if self.offsets is None or not frame_targets else len(self.x)
+        self.y = torch.zeros(n_targets, dtype=torch.uint8) if y is None else _tensor(y)
         self.sample_weight = None if sample_weight is None else _tensor(sample_weight)
         self._copies = {}
-
-    @classmethod
-    def from_frames(cls, frames, offsets, lengths, y=None, sample_weight=None, *,
-                    frame_targets=False):
-        """The ragged storage: ``frames`` ``(n_frames, F)``, each recording's start in
-        ``offsets`` ``(n,)`` and its length in ``lengths``; ``frame_targets`` says that
-        ``y`` (and ``sample_weight``, when it has one entry per frame) is flat per frame."""
-        dataset = cls.__new__(cls)
-        dataset.x = _tensor(frames)
-        dataset.offsets = torch.as_tensor(offsets, dtype=torch.int64)
-        dataset.lengths = torch.as_tensor(lengths, dtype=torch.int64)
-        dataset.frame_targets = frame_targets
-        n_targets = len(dataset.x) if frame_targets else len(dataset.lengths)
-        dataset.y = torch.zeros(n_targets, dtype=torch.uint8) if y is None else _tensor(y)
-        dataset.sample_weight = None if sample_weight is None else _tensor(sample_weight)
-        dataset._copies = {}
-        return dataset
 
     @property
     def nbytes(self):
@@ -80,17 +64,11 @@ class SequenceDataset(Dataset):
         return sum(tensor.nbytes for tensor in self._tensors())
 
     def _fields(self):
-        """The tensors, in the order of :meth:`_with_fields` (None where not given)."""
+        """The tensors, in the constructor's order (None where not given)."""
         return self.x, self.lengths, self.y, self.sample_weight, self.offsets
 
     def _tensors(self):
         return [t for t in self._fields() if t is not None]
-
-    def _with_fields(self, x, lengths, y, sample_weight, offsets):
-        if offsets is None:
-            return SequenceDataset(x, lengths, y, sample_weight)
-        return SequenceDataset.from_frames(x, offsets, lengths, y, sample_weight,
-                                           frame_targets=self.frame_targets)
 
     def on_device(self, device):
         """This dataset with its tensors on ``device``; copied once, then remembered."""
@@ -98,8 +76,11 @@ class SequenceDataset(Dataset):
         if self.x.device == device:
             return self
         if device not in self._copies:
-            moved = [None if t is None else t.to(device) for t in self._fields()]
-            self._copies[device] = self._with_fields(*moved)
+            x, lengths, y, sample_weight, offsets = (
+                None if t is None else t.to(device) for t in self._fields())
+            self._copies[device] = SequenceDataset(x, lengths, y, sample_weight,
+                                                   offsets=offsets,
+                                                   frame_targets=self.frame_targets)
         return self._copies[device]
 
     def __len__(self):
@@ -283,10 +264,13 @@ def _batch_rows(lengths, batch_size, frame_budget):
         if batch_size is not None:
             stop = min(start + batch_size, total)
         else:
-            # lengths ascend, so the last row of a slice is its longest
-            counts = torch.arange(1, total - start + 1)
-            fits = counts * lengths[start:] <= frame_budget
-            stop = start + max(1, int(fits.nonzero().max()) + 1 if fits.any() else 1)
+            # Lengths ascend, so the last row of a slice is its longest, and no more rows
+            # than the budget holds of the shortest can fit: only those are looked at,
+            # which keeps the whole pass linear in the number of recordings.
+            window = min(total - start, max(1, frame_budget // int(lengths[start])))
+            counts = torch.arange(1, window + 1)
+            fits = counts * lengths[start:start + window] <= frame_budget
+            stop = start + max(1, int(fits.sum()))
         yield slice(start, stop)
         start = stop
 

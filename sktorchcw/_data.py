@@ -44,14 +44,16 @@ class Sequences:
     and every sequence's frames one after the other in ``frame_buffer`` ``(n_frames, F)``,
     sequence ``i`` starting at ``offsets[i]``, with its ``lengths[i]`` frames: memory
     grows with the frames, never with the number of sequences times the longest one.
-    ``has_missing``: some frame holds NaN (only with ``missing='mask'``).
+    ``missing``: ``(n_frames,)`` bool, True on the frames (in the order of :attr:`frames`)
+    with a NaN feature, found once when X is checked; None when there are none (always
+    with ``missing='raise'``).
     """
 
     values: np.ndarray | None
     lengths: np.ndarray | None
     layout: str
     ragged: bool = False
-    has_missing: bool = False
+    missing: np.ndarray | None = None
     frame_buffer: np.ndarray | None = None
     offsets: np.ndarray | None = None
 
@@ -81,9 +83,13 @@ class Sequences:
         """``(n_frames,)`` bool, in the order of :attr:`frames`: True on frames without a
         missing (NaN) feature, the frames that enter the loss, the class counts and the
         scores."""
-        if not self.has_missing:
+        if self.missing is None:
             return np.ones(len(self.frames), dtype=bool)
-        return ~missing_frames(self.frames)
+        return ~self.missing
+
+    @property
+    def has_missing(self):
+        return self.missing is not None
 
     @property
     def n_samples(self):
@@ -262,8 +268,8 @@ def _masks_missing(estimator):
 
 
 def _with_missing(sequences, allow_nan):
-    """``sequences`` with ``has_missing`` set; a ValueError names a recording whose every
-    frame is missing (nothing of it could be read)."""
+    """``sequences`` with their ``missing`` frames; a ValueError names a recording whose
+    every frame is missing (nothing of it could be read)."""
     if not allow_nan:
         return sequences
     missing = missing_frames(sequences.frames)
@@ -276,7 +282,7 @@ def _with_missing(sequences, allow_nan):
             f"Recording(s) {empty[:5].tolist()} of X have a missing value (NaN) in every "
             "frame, so nothing of them can be read; drop them."
         )
-    return dataclasses.replace(sequences, has_missing=True)
+    return dataclasses.replace(sequences, missing=missing)
 
 
 def _looks_tabular(X):

@@ -48,8 +48,8 @@ def predicted_frames(net, X):
     """Per-frame 0/1 predictions of a tagger's net for a list of recordings."""
     lengths = np.array([len(x) for x in X])
     offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-    dataset = SequenceDataset.from_frames(np.concatenate(X).astype(np.float32), offsets,
-                                          lengths, frame_targets=True)
+    dataset = SequenceDataset(np.concatenate(X).astype(np.float32), lengths,
+                              offsets=offsets, frame_targets=True)
     predicted = [None] * len(X)
     for rows, logits in net.predict_batches(dataset, batch_size=len(X)):
         frames = logits.argmax(dim=1) if logits.ndim == 3 else (logits > 0).long()

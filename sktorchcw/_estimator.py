@@ -953,9 +953,9 @@ default=None
         given: an array X as it is, a collection as its frame buffer."""
         per_frame = self._targets.per_frame
         if sequences.ragged:
-            return SequenceDataset.from_frames(
-                sequences.frames, sequences.frame_offsets, sequences.lengths, y_encoded,
-                sample_weight, frame_targets=per_frame)
+            return SequenceDataset(sequences.frames, sequences.lengths, y_encoded,
+                                   sample_weight, offsets=sequences.frame_offsets,
+                                   frame_targets=per_frame)
         if per_frame:
             shape = sequences.values.shape[:2]
             y_encoded = None if y_encoded is None else y_encoded.reshape(shape)

@@ -22,7 +22,7 @@ from ._data import (
     check_y_given,
     encode_labels,
 )
-from ._labels import label_rows
+from ._labels import frame_weights, label_rows
 
 __all__ = ["check_frame_fit_input", "check_frame_continued_input", "check_frame_sample_weight",
                   "valid_frame_targets", "per_sequence", "frame_rows", "frame_codes_dtype"]
@@ -72,24 +72,9 @@ def check_frame_sample_weight(sample_weight, sequences, *, name="sample_weight")
     One weight per sequence ``(n,)`` is given to each of its frames; per-frame weights
     come in the structure of y.
     """
-    if sample_weight is None:
+    weights = frame_weights(sample_weight, sequences.valid_lengths, name=name)
+    if weights is None:
         return None
-    if _is_per_sequence(sample_weight):
-        weights = np.asarray(sample_weight, dtype=np.float64)
-        if len(weights) != sequences.n_samples:
-            raise ValueError(
-                f"{name} has {len(weights)} weights but X has {sequences.n_samples} sequences; "
-                "give one weight per sequence, or one per frame in the structure of y."
-            )
-        weights = np.repeat(weights, sequences.valid_lengths)
-    else:
-        frames = frame_rows(sample_weight, sequences, name=name)
-        try:
-            weights = np.concatenate(frames).astype(np.float64)
-        except (TypeError, ValueError):
-            raise ValueError(f"{name} must hold numbers.") from None
-    if not np.isfinite(weights).all() or (weights < 0).any():
-        raise ValueError(f"{name} must hold finite, non-negative numbers.")
     check_weights_in_float32_range(weights, name)
     return weights
 
@@ -122,12 +107,6 @@ def per_sequence(values, sequences):
 def frame_codes_dtype(n_classes):
     """The smallest unsigned integer type that holds the class codes."""
     return np.min_scalar_type(max(int(n_classes) - 1, 0))
-
-
-def _is_per_sequence(sample_weight):
-    if isinstance(sample_weight, (list, tuple)):
-        return all(np.ndim(item) == 0 for item in sample_weight)
-    return np.ndim(sample_weight) == 1 and np.asarray(sample_weight).dtype != object
 
 
 def frame_rows(y, sequences, *, name):

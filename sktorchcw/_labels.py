@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["LabelRows", "label_rows", "ONE_PER_FRAME"]
+__all__ = ["LabelRows", "label_rows", "frame_weights", "ONE_PER_FRAME"]
 
 ONE_PER_FRAME = (
     "Give one label per frame: an (n_recordings, n_timesteps) array (padded after each "
@@ -77,6 +77,44 @@ def label_rows(y, *, name="y"):
     raise ValueError(f"{name} has shape {array.shape}"
                      + (": one value per recording. " if array.ndim == 1 else ". ")
                      + ONE_PER_FRAME)
+
+
+def frame_weights(sample_weight, lengths, *, name="sample_weight",
+                  against="sequence {index} of X"):
+    """Sample weights as one float64 weight per frame, flat, recording after recording:
+    given one per recording ``(n,)`` (each frame gets its recording's), or one per frame
+    in any format of :func:`label_rows` (cut to ``lengths``). None stays None; a
+    ValueError for weights that are not finite, non-negative numbers or do not fit."""
+    if sample_weight is None:
+        return None
+    if _is_per_recording(sample_weight):
+        try:
+            weights = np.asarray(sample_weight, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} must hold numbers.") from None
+        if len(weights) != len(lengths):
+            raise ValueError(
+                f"{name} has {len(weights)} weights but there are {len(lengths)} "
+                "recordings; give one weight per recording, or one per frame in the "
+                "structure of y."
+            )
+        weights = np.repeat(weights, lengths)
+    else:
+        rows = label_rows(sample_weight, name=name).trimmed(lengths, name=name,
+                                                             against=against)
+        try:
+            weights = np.concatenate(rows).astype(np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} must hold numbers.") from None
+    if not np.isfinite(weights).all() or (weights < 0).any():
+        raise ValueError(f"{name} must hold finite, non-negative numbers.")
+    return weights
+
+
+def _is_per_recording(sample_weight):
+    if isinstance(sample_weight, (list, tuple)):
+        return all(np.ndim(item) == 0 for item in sample_weight)
+    return np.ndim(sample_weight) == 1 and np.asarray(sample_weight).dtype != object
 
 
 def _collection_rows(y, name):

@@ -34,7 +34,7 @@ import pandas as pd
 from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import balanced_accuracy_score, f1_score
 
-from ._labels import label_rows
+from ._labels import frame_weights, label_rows
 
 __all__ = ["frames_to_events", "match_events", "event_f1_score", "event_scores",
            "frame_balanced_accuracy_score", "frame_f1_score"]
@@ -244,7 +244,8 @@ def frame_balanced_accuracy_score(y_true, y_pred, *, sample_weight=None):
     >>> scorer = make_scorer(frame_balanced_accuracy_score)  # for GridSearchCV(scoring=)
     """
     true_rows, pred_rows = _paired_rows(y_true, y_pred)
-    weights = _frame_weights(sample_weight, [len(row) for row in true_rows])
+    weights = frame_weights(sample_weight, [len(row) for row in true_rows],
+                            against="y_true[{index}]")
     return float(balanced_accuracy_score(_frames_of(true_rows), _frames_of(pred_rows),
                                          sample_weight=weights))
 
@@ -294,7 +295,8 @@ def frame_f1_score(y_true, y_pred, *, positive, sample_weight=None):
     """
     true_rows, pred_rows = _paired_rows(y_true, y_pred)
     _check_positive(positive, true_rows, pred_rows, "frame_f1_score")
-    weights = _frame_weights(sample_weight, [len(row) for row in true_rows])
+    weights = frame_weights(sample_weight, [len(row) for row in true_rows],
+                            against="y_true[{index}]")
     return float(f1_score(_is_positive(_frames_of(true_rows), positive),
                           _is_positive(_frames_of(pred_rows), positive),
                           pos_label=True, sample_weight=weights))
@@ -465,40 +467,6 @@ def _label_list(rows, most=10):
     except TypeError:
         pass
     return labels if len(labels) <= most else [*labels[:most], "..."]
-
-
-def _frame_weights(sample_weight, lengths):
-    """``sample_weight`` per recording or per frame as one weight per frame, flat."""
-    if sample_weight is None:
-        return None
-    if _is_per_recording(sample_weight):
-        try:
-            weights = np.asarray(sample_weight, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise ValueError("sample_weight must hold numbers.") from None
-        if len(weights) != len(lengths):
-            raise ValueError(
-                f"sample_weight has {len(weights)} weights but there are {len(lengths)} "
-                "recordings; give one weight per recording, or one per frame in the "
-                "structure of y."
-            )
-        weights = np.repeat(weights, lengths)
-    else:
-        rows = label_rows(sample_weight, name="sample_weight").trimmed(
-            lengths, name="sample_weight", against="y_true[{index}]")
-        try:
-            weights = _frames_of(rows).astype(np.float64)
-        except (TypeError, ValueError):
-            raise ValueError("sample_weight must hold numbers.") from None
-    if not np.isfinite(weights).all() or (weights < 0).any():
-        raise ValueError("sample_weight must hold finite, non-negative numbers.")
-    return weights
-
-
-def _is_per_recording(sample_weight):
-    if isinstance(sample_weight, (list, tuple)):
-        return all(np.ndim(item) == 0 for item in sample_weight)
-    return np.ndim(sample_weight) == 1 and np.asarray(sample_weight).dtype != object
 
 
 def _check_events(name, events):
