@@ -2,7 +2,7 @@
 
 from ._classifier import LSTMBlinkClassifier
 from ._loss import ClassWeightedLoss, FocalLoss, criterion_formats
-from ._module import LSTMFrameLogits, LSTMLogits
+from ._module import GRUFrameLogits, GRULogits, LSTMFrameLogits, LSTMLogits
 from ._net import TrainingDivergedError
 from ._onnx import export_onnx
 from ._persistence import load_model as _load_model
@@ -56,6 +56,8 @@ __all__ = [
     "FrameStream",
     "LSTMBlinkClassifier",
     "LSTMBlinkTagger",
+    "GRUFrameLogits",
+    "GRULogits",
     "LSTMFrameLogits",
     "LSTMLogits",
     "TrainingDivergedError",

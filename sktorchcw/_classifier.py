@@ -3,7 +3,7 @@
 from sklearn.base import ClassifierMixin
 
 from ._estimator import SequenceEstimator, document_parameters
-from ._module import LSTMLogits
+from ._module import GRULogits, LSTMLogits
 from ._targets import PER_SEQUENCE
 
 __all__ = ["LSTMBlinkClassifier"]
@@ -86,5 +86,5 @@ class LSTMBlinkClassifier(ClassifierMixin, SequenceEstimator):
     (2, 2)
     """
 
-    _module_class = LSTMLogits
+    _builtin_modules = {"lstm": LSTMLogits, "gru": GRULogits}
     _targets = PER_SEQUENCE

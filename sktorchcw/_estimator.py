@@ -53,6 +53,7 @@ from ._loss import REDUCTIONS, WEIGHTINGS, ClassWeightedLoss, criterion_formats
 from ._net import SequenceNet, logits_to_proba
 from ._persistence import save_model
 from ._targets import Targets
+from ._user_module import UserNetwork, check_user_module, user_module_arguments
 from ._warnings import warn_at_caller
 from ._weights import resolve_class_weight
 
@@ -67,6 +68,7 @@ _SINGLE_LOGIT_CRITERIA = (
     torch.nn.functional.binary_cross_entropy,
 )
 _FORMAT_PARAMETERS = ("input_format", "target_format")
+USER_MODULE_WIDTH = 256
 # Private records of a fit, dropped and restored with the fitted attributes.
 _PRIVATE_FIT_STATE = ("_class_weight_source", "_torch_rng_state")
 
@@ -180,8 +182,10 @@ PARAMETERS_DOC = """    Parameters
         Sequences per batch in ``predict``, ``predict_proba`` and
         ``predict_log_proba``. ``'auto'`` takes as many as fit a memory budget (8 MiB
         on the CPU, where batches that fit the caches are fastest; a quarter of the
-        free memory on a GPU), much faster than the training ``batch_size``. Read at
-        prediction time, so it can be changed after ``fit`` with ``set_params``.
+        free memory on a GPU), much faster than the training ``batch_size``; for your
+        own ``module`` it assumes activations as wide as two 256-unit layers per frame
+        (give an int when they are wider). Read at prediction time, so it can be
+        changed after ``fit`` with ``set_params``.
     sampling : None or 'balanced', default=None
         ``'balanced'``: class-balanced training batches. Each epoch draws as many
         sequences as there are, with replacement, each with probability proportional to
@@ -208,9 +212,24 @@ PARAMETERS_DOC = """    Parameters
         with ``sampling`` and sample weights alike). Much less padding, so faster
         epochs on mixed lengths. False draws each batch's recordings at random, as for
         array X (which this does not change). Prediction always sorts by length.
+    module : None, 'lstm', 'gru' or nn.Module subclass, default=None
+        The network. None or ``'lstm'``: the built-in LSTM; ``'gru'``: the same network
+        with a :class:`torch.nn.GRU` (both read ``hidden_size``, ``num_layers``,
+        ``bidirectional`` and ``dropout``). Your own network: its class, with its
+        constructor arguments as ``module__<name>`` parameters (searchable in
+        ``GridSearchCV``); its constructor also receives ``n_features`` and
+        ``n_outputs`` when it names them. Its ``forward(x)`` or ``forward(x, lengths)``
+        receives x float32 ``(N, T, F)``, standardised as ``standardize`` says, missing
+        frames filled, zero after each recording's length (``lengths`` int64 ``(N,)``),
+        and returns raw logits: ``(N, n_outputs)`` for the classifier, ``(N, T,
+        n_outputs)`` for the tagger (checked on every batch, from the first one, before
+        any training step). ``hidden_size``, ``num_layers``, ``bidirectional`` and
+        ``dropout`` apply to the built-in networks only. See the docs page "Your own
+        network".
     **kwargs
         Routed parameters: ``module__bias``, ``module__proj_size`` (of
-        :class:`torch.nn.LSTM`), ``optimizer__*``, ``criterion__*``,
+        :class:`torch.nn.LSTM`; a GRU takes ``module__bias``), or your network's
+        constructor arguments; ``optimizer__*``, ``criterion__*``,
         ``iterator_train__*``, ``iterator_valid__*``, ``callbacks__*``.
 
 """
@@ -257,6 +276,7 @@ class SequenceEstimator(BaseEstimator):
         "sampling": [StrOptions({"balanced"}), None],
         "prior_correction": ["boolean"],
         "bucket_by_length": ["boolean"],
+        "module": [None, StrOptions({"lstm", "gru"}), callable],
     }
 
     def __init__(
@@ -290,6 +310,7 @@ class SequenceEstimator(BaseEstimator):
         sampling=None,
         prior_correction=False,
         bucket_by_length=True,
+        module=None,
         **kwargs,
     ):
         self.class_weight = class_weight
@@ -320,6 +341,7 @@ class SequenceEstimator(BaseEstimator):
         self.sampling = sampling
         self.prior_correction = prior_correction
         self.bucket_by_length = bucket_by_length
+        self.module = module
         self.__dict__.update(kwargs)
 
     # -- parameters ---------------------------------------------------------------------
@@ -802,18 +824,9 @@ default=None
         routed_iterator_valid = self._routed_for("iterator_valid")
         if iterator_valid is SliceBatches:
             routed_iterator_valid = {"device": self.device_, **routed_iterator_valid}
+        module_class, module_arguments = self._network(n_features, (mean, scale, fill))
         return SequenceNet(
-            module=self._module_class,
-            module__n_features=n_features,
-            module__n_outputs=self._n_outputs(),
-            # int(): nn.LSTM refuses numpy integers, which the parameter checks accept.
-            module__hidden_size=int(self.hidden_size),
-            module__num_layers=int(self.num_layers),
-            module__bidirectional=self.bidirectional,
-            module__dropout=self.dropout,
-            module__input_mean=mean,
-            module__input_scale=scale,
-            module__missing_fill=fill,
+            module=module_class,
             criterion=criterion,
             optimizer=self.optimizer,
             lr=self.lr,
@@ -827,12 +840,41 @@ default=None
             mask_missing=self.missing == "mask",
             verbose=self.verbose,
             device=self.device_,
-            **_prefixed("module", self._routed_for("module")),
+            **_prefixed("module", module_arguments),
             **_prefixed("optimizer", self._routed_for("optimizer")),
             **_prefixed("iterator_train", routed_iterator_train),
             **_prefixed("iterator_valid", routed_iterator_valid),
             **_prefixed("callbacks", self._routed_for("callbacks")),
         )
+
+    def _network(self, n_features, scaling):
+        """The module class and its constructor arguments: a built-in network, or the
+        user's wrapped in :class:`~sktorchcw._user_module.UserNetwork`."""
+        mean, scale, fill = scaling
+        statistics = {"input_mean": mean, "input_scale": scale, "missing_fill": fill}
+        routed = self._routed_for("module")
+        if self.module in (None, "lstm", "gru"):
+            return self._builtin_modules[self.module or "lstm"], {
+                "n_features": n_features,
+                "n_outputs": self._n_outputs(),
+                # int(): nn.LSTM refuses numpy integers, which the parameter checks accept.
+                "hidden_size": int(self.hidden_size),
+                "num_layers": int(self.num_layers),
+                "bidirectional": self.bidirectional,
+                "dropout": self.dropout,
+                **statistics,
+                **routed,
+            }
+        check_user_module(self.module, type(self).__name__)
+        arguments = user_module_arguments(self.module, routed, n_features, self._n_outputs())
+        return UserNetwork, {
+            "network": self.module,
+            "network_arguments": arguments,
+            "n_features": n_features,
+            "n_outputs": self._n_outputs(),
+            "per_frame": self._targets.per_frame,
+            **statistics,
+        }
 
     def _train_split(self, seed, valid_dataset, strata=None):
         """The validation data given to fit, or ``train_split``, seeded from random_state
@@ -969,8 +1011,10 @@ default=None
         if self.predict_batch_size != "auto":
             check_batch_size(self.predict_batch_size, name="predict_batch_size")
             return {"batch_size": int(self.predict_batch_size)}
-        lstm = self.module_.lstm
-        width = lstm.hidden_size * (2 if lstm.bidirectional else 1)
+        rnn = getattr(self.module_, "rnn", None)
+        # Your own network's activations are unknown: assumed as wide as a 256-unit one.
+        width = USER_MODULE_WIDTH if rnn is None else rnn.hidden_size * (
+            2 if rnn.bidirectional else 1)
         # float32 inputs, each layer's outputs; the gates of the step being computed are
         # per recording, and small.
         per_frame = 4 * (sequences.n_features + 2 * width)
@@ -1040,8 +1084,8 @@ default=None
 
     # -- what each estimator supplies ----------------------------------------------------
 
-    #: The network: an nn.Module taking ``(x, lengths)`` and returning logits.
-    _module_class: type = nn.Module
+    #: The built-in networks by name: nn.Modules taking ``(x, lengths)``, returning logits.
+    _builtin_modules: dict
     #: Per-sequence or per-frame targets (:class:`sktorchcw._targets.Targets`).
     _targets: Targets
 

@@ -1,17 +1,50 @@
-"""The networks: standardise inputs, run an LSTM, map the last valid step (LSTMLogits) or
-every step (LSTMFrameLogits) to logits."""
+"""The built-in networks: standardise inputs, run an LSTM or a GRU, map the last valid step
+(LSTMLogits, GRULogits) or every step (LSTMFrameLogits, GRUFrameLogits) to logits.
+
+:class:`StandardisedInput` holds the per-feature statistics (and the missing-frame fill)
+that every network of the estimators applies first, built-in or the user's own (see
+:mod:`._user_module`)."""
 
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-__all__ = ["LSTMLogits", "LSTMFrameLogits", "EXTRA_LSTM_ARGUMENTS"]
+__all__ = ["StandardisedInput", "LSTMLogits", "LSTMFrameLogits", "GRULogits", "GRUFrameLogits",
+           "EXTRA_LSTM_ARGUMENTS", "EXTRA_GRU_ARGUMENTS"]
 
 # nn.LSTM arguments a user may route through ``module__*``; the rest are set by the estimator.
 EXTRA_LSTM_ARGUMENTS = ("bias", "proj_size")
+EXTRA_GRU_ARGUMENTS = ("bias",)
 
 
-class LSTMLogits(nn.Module):
+class StandardisedInput(nn.Module):
+    """Base of the estimators' networks: per-feature standardisation ``(x - mean) / scale``
+    and the fill of missing frames, stored as buffers so that they travel with the
+    weights (``input_mean``, ``input_scale``, ``missing_fill``)."""
+
+    def _register_scaling(self, n_features, input_mean, input_scale, missing_fill):
+        self.fills_missing = missing_fill is not None
+        if self.fills_missing:
+            fill = torch.as_tensor(missing_fill).to(torch.float32).reshape(n_features)
+            self.register_buffer("missing_fill", fill)
+        mean = torch.zeros(n_features) if input_mean is None else torch.as_tensor(input_mean)
+        scale = torch.ones(n_features) if input_scale is None else torch.as_tensor(input_scale)
+        self.register_buffer("input_mean", mean.to(torch.float32).reshape(n_features))
+        self.register_buffer("input_scale", scale.to(torch.float32).reshape(n_features))
+
+    def _standardised(self, x):
+        """``x`` with missing frames filled, then standardised."""
+        return (self._filled(x) - self.input_mean) / self.input_scale
+
+    def _filled(self, x):
+        """``x`` with every missing frame (one with a NaN feature) set to ``missing_fill``."""
+        if not self.fills_missing:
+            return x
+        fill: torch.Tensor = self.missing_fill  # type: ignore[assignment]  # a buffer
+        return torch.where(torch.isnan(x).any(dim=-1, keepdim=True), fill, x)
+
+
+class LSTMLogits(StandardisedInput):
     """LSTM over ``(N, T, F)`` sequences whose last valid step feeds a linear layer of logits.
 
     Parameters
@@ -59,16 +92,9 @@ class LSTMLogits(nn.Module):
         **lstm_kwargs,
     ):
         super().__init__()
-        _check_lstm_kwargs(lstm_kwargs)
-        self.fills_missing = missing_fill is not None
-        if self.fills_missing:
-            fill = torch.as_tensor(missing_fill).to(torch.float32).reshape(n_features)
-            self.register_buffer("missing_fill", fill)
-        mean = torch.zeros(n_features) if input_mean is None else torch.as_tensor(input_mean)
-        scale = torch.ones(n_features) if input_scale is None else torch.as_tensor(input_scale)
-        self.register_buffer("input_mean", mean.to(torch.float32).reshape(n_features))
-        self.register_buffer("input_scale", scale.to(torch.float32).reshape(n_features))
-        self.lstm = nn.LSTM(
+        _check_rnn_kwargs(lstm_kwargs, self._rnn_arguments, self._rnn_class.__name__)
+        self._register_scaling(n_features, input_mean, input_scale, missing_fill)
+        rnn = self._rnn_class(
             n_features,
             hidden_size,
             num_layers=num_layers,
@@ -78,6 +104,7 @@ class LSTMLogits(nn.Module):
             bidirectional=bidirectional,
             **lstm_kwargs,
         )
+        setattr(self, self._rnn_attribute, rnn)  # "lstm" or "gru": the state dict's names
         state_size = lstm_kwargs.get("proj_size") or hidden_size
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(state_size * (2 if bidirectional else 1), n_outputs)
@@ -92,32 +119,34 @@ class LSTMLogits(nn.Module):
         rounding: PyTorch's packed LSTM costs, on the CPU, time that grows with the
         batch's longest sequence times its frames in the backward pass).
         """
-        if lengths is not None and not self.lstm.bidirectional:
-            output, _ = self.lstm(self._packed_input(x, None))
+        if lengths is not None and not self.rnn.bidirectional:
+            output, _ = self.rnn(self._packed_input(x, None))
             steps = lengths.to(output.device) - 1
             last = output[torch.arange(output.shape[0], device=output.device), steps]
             return self.head(self.dropout(last))
-        _, (h_n, _) = self.lstm(self._packed_input(x, lengths))
-        if self.lstm.bidirectional:
+        _, state = self.rnn(self._packed_input(x, lengths))
+        h_n = state[0] if isinstance(state, tuple) else state  # an LSTM's (h, c); a GRU's h
+        if self.rnn.bidirectional:
             last = torch.cat([h_n[-2], h_n[-1]], dim=1)
         else:
             last = h_n[-1]
         return self.head(self.dropout(last))
 
+    _rnn_class: type = nn.LSTM
+    _rnn_attribute = "lstm"
+    _rnn_arguments: tuple[str, ...] = EXTRA_LSTM_ARGUMENTS
+
+    @property
+    def rnn(self):
+        """The recurrent layer (:class:`torch.nn.LSTM` or :class:`torch.nn.GRU`)."""
+        return getattr(self, self._rnn_attribute)
+
     def _packed_input(self, x, lengths):
         """Standardised ``x``, packed when ``lengths`` say where each sequence ends."""
-        x = (self._filled(x) - self.input_mean) / self.input_scale
+        x = self._standardised(x)
         if lengths is None:
             return x
         return pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-
-
-    def _filled(self, x):
-        """``x`` with every missing frame (one with a NaN feature) set to ``missing_fill``."""
-        if not self.fills_missing:
-            return x
-        fill: torch.Tensor = self.missing_fill  # type: ignore[assignment]  # a buffer
-        return torch.where(torch.isnan(x).any(dim=-1, keepdim=True), fill, x)
 
 
 class LSTMFrameLogits(LSTMLogits):
@@ -148,9 +177,9 @@ class LSTMFrameLogits(LSTMLogits):
         the batch unpacked: the frames before each sequence's end see only earlier
         frames, so padding cannot reach them, and the packed LSTM's backward pass would
         cost far more on the CPU."""
-        if lengths is None or not self.lstm.bidirectional:
+        if lengths is None or not self.rnn.bidirectional:
             return self.forward_with_state(x)[0]
-        output, _ = self.lstm(self._packed_input(x, lengths))
+        output, _ = self.rnn(self._packed_input(x, lengths))
         output, _ = pad_packed_sequence(output, batch_first=True, total_length=x.shape[1])
         return self._frame_logits(output)
 
@@ -195,12 +224,12 @@ class LSTMFrameLogits(LSTMLogits):
         >>> torch.allclose(torch.cat([first, rest], dim=2), module(x), atol=1e-6)
         True
         """
-        if state is not None and self.lstm.bidirectional:
+        if state is not None and self.rnn.bidirectional:
             raise ValueError(
                 "A bidirectional LSTM cannot continue from a state: its backward direction "
                 "reads each sequence from its end. Pass the whole sequence with state=None."
             )
-        output, state = self.lstm(self._packed_input(x, None), state)
+        output, state = self.rnn(self._packed_input(x, None), state)
         return self._frame_logits(output), state
 
     def _frame_logits(self, output):
@@ -212,11 +241,56 @@ class LSTMFrameLogits(LSTMLogits):
         return logits.transpose(1, 2)
 
 
-def _check_lstm_kwargs(lstm_kwargs):
-    unknown = sorted(set(lstm_kwargs) - set(EXTRA_LSTM_ARGUMENTS))
+class GRULogits(LSTMLogits):
+    """GRU over ``(N, T, F)`` sequences whose last valid step feeds a linear layer of logits.
+
+    Parameters and behaviour as for :class:`LSTMLogits`, with :class:`torch.nn.GRU` in
+    place of the LSTM (``module__bias`` is its one further argument). What
+    ``module='gru'`` builds for :class:`LSTMBlinkClassifier`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sktorchcw import GRULogits
+    >>> GRULogits(n_features=2, n_outputs=3, hidden_size=8)(torch.zeros(4, 10, 2)).shape
+    torch.Size([4, 3])
+    """
+
+    _rnn_class = nn.GRU
+    _rnn_attribute = "gru"
+    _rnn_arguments = EXTRA_GRU_ARGUMENTS
+
+
+class GRUFrameLogits(LSTMFrameLogits):
+    """GRU over ``(N, T, F)`` sequences with logits at every frame ``(N, n_outputs, T)``.
+
+    Parameters and behaviour as for :class:`LSTMFrameLogits`, with :class:`torch.nn.GRU`
+    in place of the LSTM; :meth:`forward_with_state` takes and returns the GRU's hidden
+    state ``h`` (one tensor, not a pair). What ``module='gru'`` builds for
+    :class:`LSTMBlinkTagger`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sktorchcw import GRUFrameLogits
+    >>> module = GRUFrameLogits(n_features=2, n_outputs=2, hidden_size=8).eval()
+    >>> x = torch.randn(1, 10, 2)
+    >>> first, state = module.forward_with_state(x[:, :6])
+    >>> rest, state = module.forward_with_state(x[:, 6:], state)
+    >>> torch.allclose(torch.cat([first, rest], dim=2), module(x), atol=1e-6)
+    True
+    """
+
+    _rnn_class = nn.GRU
+    _rnn_attribute = "gru"
+    _rnn_arguments = EXTRA_GRU_ARGUMENTS
+
+
+def _check_rnn_kwargs(rnn_kwargs, accepted, rnn_name):
+    unknown = sorted(set(rnn_kwargs) - set(accepted))
     if unknown:
         raise ValueError(
-            f"Unknown module parameter(s) {unknown}: module__* accepts "
-            f"{list(EXTRA_LSTM_ARGUMENTS)}; hidden_size, num_layers, bidirectional and dropout "
+            f"Unknown module parameter(s) {unknown}: module__* of the built-in {rnn_name} "
+            f"accepts {list(accepted)}; hidden_size, num_layers, bidirectional and dropout "
             "are parameters of the estimator itself."
         )

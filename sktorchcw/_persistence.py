@@ -250,7 +250,7 @@ def _metadata(estimator, tensors):
         "n_features_in": int(estimator.n_features_in_),
         "feature_names_in": None if names is None else [str(name) for name in names],
         "input_layout": estimator.input_layout_,
-        "n_features": int(estimator.module_.lstm.input_size),
+        "n_features": int(estimator.module_.input_mean.shape[0]),
         "device": estimator.device_,
         "history": json.loads(json.dumps(estimator.history_.to_list(), default=_plain)),
     }

@@ -4,7 +4,7 @@ import numpy as np
 
 from ._estimator import SequenceEstimator, document_parameters
 from ._frame_data import check_frame_sample_weight, frame_rows
-from ._module import LSTMFrameLogits
+from ._module import GRUFrameLogits, LSTMFrameLogits
 from ._stream import FrameStream
 from ._targets import PER_FRAME
 from .events import frame_balanced_accuracy_score
@@ -88,7 +88,7 @@ class LSTMBlinkTagger(SequenceEstimator):
     (2, 40, 2)
     """
 
-    _module_class = LSTMFrameLogits
+    _builtin_modules = {"lstm": LSTMFrameLogits, "gru": GRUFrameLogits}
     _targets = PER_FRAME
 
     def score(self, X, y, sample_weight=None):
