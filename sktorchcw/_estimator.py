@@ -9,7 +9,6 @@ end of :class:`SequenceEstimator`.
 
 import copy
 import difflib
-import inspect
 import os
 import sys
 from collections.abc import Mapping
@@ -49,25 +48,25 @@ from ._data import (
     check_some_weight_positive,
 )
 from ._device import get_rng_state, resolve_device, seeded_torch, set_rng_state
-from ._loss import REDUCTIONS, WEIGHTINGS, ClassWeightedLoss, criterion_formats
+from ._loss import REDUCTIONS, WEIGHTINGS
 from ._net import SequenceNet, logits_to_proba
 from ._persistence import save_model
 from ._targets import Targets
 from ._user_module import UserNetwork, check_user_module, user_module_arguments
 from ._warnings import warn_at_caller
+from ._weighting import (
+    build_criterion,
+    check_prior_correction,
+    n_outputs,
+    prior_corrected,
+    training_weight,
+)
 from ._weights import resolve_class_weight
 
 __all__ = ["SequenceEstimator", "PARAMETERS_DOC", "ROUTED_PREFIXES", "document_parameters"]
 
 ROUTED_PREFIXES = ("module", "optimizer", "criterion", "iterator_train", "iterator_valid",
                    "callbacks")
-_SINGLE_LOGIT_CRITERIA = (
-    nn.BCEWithLogitsLoss,
-    nn.BCELoss,
-    torch.nn.functional.binary_cross_entropy_with_logits,
-    torch.nn.functional.binary_cross_entropy,
-)
-_FORMAT_PARAMETERS = ("input_format", "target_format")
 USER_MODULE_WIDTH = 256
 # Private records of a fit, dropped and restored with the fitted attributes.
 _PRIVATE_FIT_STATE = ("_class_weight_source", "_torch_rng_state")
@@ -659,24 +658,9 @@ default=None
         if criterion is None:
             net = self.__dict__.get("net_")
             criterion = getattr(getattr(net, "criterion_", None), "criterion", None)
-            n_outputs = getattr(net, "module__n_outputs", None)
-        problem = _criterion_class_weight(criterion, len(self.classes_), n_outputs)[1]
-        if problem is not None:
-            raise ValueError(problem)
-        zero = [label for label, factor in zip(self.classes_.tolist(), self.training_weight_,
-                                               strict=True) if factor <= 0]
-        if zero:
-            raise ValueError(
-                f"prior_correction=True divides each class's probability by its training "
-                f"weight, but classes {zero!r} had weight 0 in training. Give them a positive "
-                "weight or set prior_correction=False."
-            )
-        if warn and not _is_proper_scoring_rule(self.criterion):
-            warn_at_caller(
-                f"prior_correction=True is exact for proper scoring rules (cross-entropy, NLL, "
-                f"BCE, MSE, KL); with {_criterion_name(self.criterion)} the corrected "
-                "probabilities are only approximately the natural ones."
-            )
+            n_outputs = getattr(self.__dict__.get("net_"), "module__n_outputs", None)
+        check_prior_correction(self.classes_, self.training_weight_, criterion, n_outputs,
+                               given=self.criterion if warn else None)
 
     def _corrected(self, outputs, *, log):
         """Probabilities (or their logarithms) divided by the training weights and
@@ -771,41 +755,12 @@ default=None
             set_rng_state(rng_state, self.device_)
 
     def _build_criterion(self):
-        params = self._routed_for("criterion")
-        formats = {key: params.pop(key) for key in _FORMAT_PARAMETERS if key in params}
-        criterion = self.criterion
-        if params:
-            if not inspect.isclass(criterion):
-                raise ValueError(
-                    f"criterion__* parameters {sorted(params)} need criterion to be a class; "
-                    f"got {criterion!r}. Pass the class (e.g. nn.HuberLoss) or configure the "
-                    "instance yourself."
-                )
-            criterion = _instantiate_criterion(criterion, params)
-        if criterion_formats(criterion) is None and len(formats) < 2:
-            raise ValueError(
-                f"{type(self).__name__} does not know what criterion {criterion!r} expects. "
-                "Declare it with criterion__input_format='logits' | 'log_probabilities' | "
-                "'probabilities' and criterion__target_format='index' | 'onehot'."
-            )
-        return ClassWeightedLoss(
-            criterion,
-            self.class_weight_,
-            reduction=self.loss_reduction,
-            weighting=self.weighting,
-            **formats,
-        )
+        return build_criterion(self.criterion, self._routed_for("criterion"), self.class_weight_,
+                               reduction=self.loss_reduction, weighting=self.weighting,
+                               owner=type(self).__name__)
 
     def _n_outputs(self):
-        n_classes = len(self.classes_)
-        single_logit_criterion = any(
-            self.criterion is known
-            or (inspect.isclass(known) and _is_kind_of(self.criterion, known))
-            for known in _SINGLE_LOGIT_CRITERIA
-        )
-        if n_classes == 2 and single_logit_criterion and self.weighting == "sample":
-            return 1
-        return n_classes
+        return n_outputs(self.criterion, len(self.classes_), self.weighting)
 
     def _build_net(self, criterion, n_features, scaling, seed, epochs_done=0, fingerprint=None,
                    *, epochs=None, valid_dataset=None, strata=None):
@@ -1133,107 +1088,6 @@ class StratifiedBy:
         return self.split(dataset, self.strata, groups=groups)
 
 
-# Losses for which the model's probabilities estimate the (reweighted) class probabilities,
-# so that dividing by the training weights gives back the natural ones.
-_PROPER_SCORING_RULES = (nn.CrossEntropyLoss, nn.NLLLoss, nn.BCELoss, nn.BCEWithLogitsLoss,
-                         nn.MSELoss, nn.KLDivLoss, torch.nn.functional.cross_entropy,
-                         torch.nn.functional.nll_loss, torch.nn.functional.binary_cross_entropy,
-                         torch.nn.functional.binary_cross_entropy_with_logits,
-                         torch.nn.functional.mse_loss, torch.nn.functional.kl_div)
-
-
-def training_weight(class_weight, targets, sample_weight, n_classes, sampling,
-                    criterion=None, n_outputs=None):
-    """The factor by which training weighted each class relative to its natural share:
-    class weight x the criterion's own class weight (``pos_weight`` of
-    ``BCEWithLogitsLoss``; see ``_criterion_class_weight``) x sampling rate
-    (``sampling='balanced'``) x mean sample weight."""
-    factors = np.asarray(class_weight, dtype=np.float64).copy()
-    factors *= _criterion_class_weight(criterion, n_classes, n_outputs)[0]
-    counts = np.bincount(targets, minlength=n_classes).astype(np.float64)
-    if sampling == "balanced":
-        factors *= len(targets) / (n_classes * np.maximum(counts, 1.0))
-    if sample_weight is not None:
-        totals = np.bincount(targets, weights=sample_weight, minlength=n_classes)
-        factors *= totals / np.maximum(counts, 1.0)
-    return factors
-
-
-def _criterion_class_weight(criterion, n_classes, n_outputs):
-    """The factor by which ``criterion`` itself weighs each class (ones when it weighs
-    none), and why ``prior_correction`` cannot divide out a weighting it carries (None
-    when it can).
-
-    ``pos_weight`` of ``BCEWithLogitsLoss`` (an instance, ``criterion__pos_weight`` or a
-    ``functools.partial`` of its functional form) multiplies the positive term of each
-    output's loss. With a single logit that term is the positive class's whole loss, so
-    it is the class weight ``[1, p]``; with one output per class, output ``c``'s odds
-    are learnt ``p_c`` times too high, which dividing class ``c``'s probability by
-    ``p_c`` undoes. A ``pos_weight`` of another shape, one on another criterion, and any
-    ``weight=`` (per class or per element: ``ClassWeightedLoss`` refuses it on a loss
-    object; a partial can still carry it) are refused.
-    """
-    factors = np.ones(n_classes)
-    if criterion is None:
-        return factors, None
-    function = getattr(criterion, "func", criterion)  # a functools.partial's function
-    keywords = getattr(criterion, "keywords", None) or {}
-    name = _criterion_name(function)
-    advice = ("Give the class weights as class_weight instead (e.g. class_weight={label: "
-              "weight}), which prior_correction divides out, or set prior_correction=False.")
-    if getattr(criterion, "weight", keywords.get("weight")) is not None:
-        return factors, (
-            f"prior_correction=True divides out the class weights training used, but "
-            f"{name} carries its own weight=..., which sktorchcw cannot read as one factor "
-            f"per class. {advice}")
-    pos_weight = getattr(criterion, "pos_weight", keywords.get("pos_weight"))
-    if pos_weight is None:
-        return factors, None
-    if not (isinstance(criterion, nn.BCEWithLogitsLoss)
-            or function is torch.nn.functional.binary_cross_entropy_with_logits):
-        return factors, (
-            f"prior_correction=True divides out the class weights training used, but "
-            f"{name} carries a pos_weight whose meaning sktorchcw does not know. {advice}")
-    values = torch.as_tensor(pos_weight).detach().to("cpu", torch.float64).numpy()
-    last = values.shape[-1] if values.ndim else 1
-    outputs = n_outputs or n_classes
-    if values.size != last or last not in (1, outputs) or not np.isfinite(values).all():
-        return factors, (
-            f"prior_correction=True divides out the class weights training used, but the "
-            f"pos_weight of {name} (shape {values.shape}) is not one finite weight per "
-            f"output of the network ({outputs}). {advice}")
-    per_output = np.broadcast_to(values.reshape(-1), (outputs,))
-    if outputs == 1:  # a single logit: pos_weight weighs the positive class's samples
-        factors[1] = per_output[0]
-    else:
-        factors *= per_output
-    return factors, None
-
-
-def prior_corrected(outputs, training_weight, *, log):
-    """Probabilities (or their logarithms), classes on the last axis, divided by each
-    class's training weight and renormalised."""
-    if log:
-        shifted = outputs - np.log(training_weight)
-        return shifted - _logsumexp(shifted)
-    corrected = outputs / training_weight
-    return corrected / corrected.sum(axis=-1, keepdims=True)
-
-
-def _is_proper_scoring_rule(criterion):
-    return any(criterion is rule or (inspect.isclass(rule) and _is_kind_of(criterion, rule))
-               for rule in _PROPER_SCORING_RULES)
-
-
-def _criterion_name(criterion):
-    return getattr(criterion, "__name__", type(criterion).__name__)
-
-
-def _logsumexp(values):
-    largest = values.max(axis=-1, keepdims=True)
-    return largest + np.log(np.exp(values - largest).sum(axis=-1, keepdims=True))
-
-
 def _is_fitted_attribute(key):
     """Fitted state: public names ending in '_', and the private records of a fit."""
     return (key.endswith("_") and not key.startswith("_")) or key in _PRIVATE_FIT_STATE
@@ -1269,27 +1123,6 @@ def _monitors(callbacks):
             yield name, monitor
 
 
-def _instantiate_criterion(criterion_class, params):
-    try:
-        return criterion_class(**params)
-    except TypeError as error:
-        accepted = sorted(inspect.signature(criterion_class).parameters)
-        if set(params) <= set(accepted):
-            raise ValueError(
-                f"criterion {criterion_class.__name__} refused the value of "
-                f"{['criterion__' + key for key in sorted(params)]} ({error}). Tensor "
-                "arguments such as pos_weight and weight must be tensors: e.g. "
-                "criterion__pos_weight=torch.tensor([9.0])."
-            ) from None
-        raise ValueError(
-            f"criterion {criterion_class.__name__} does not take the parameter(s) "
-            f"{['criterion__' + key for key in sorted(params)]} ({error}); it accepts "
-            f"{accepted}. In a grid over criterion, put each criterion's parameters in its "
-            "own grid: [{'criterion': [nn.HuberLoss], 'criterion__delta': [0.5]}, "
-            "{'criterion': [nn.L1Loss]}]."
-        ) from None
-
-
 def _is_routed(key):
     prefix, separator, _ = key.partition("__")
     return bool(separator) and prefix in ROUTED_PREFIXES
@@ -1297,11 +1130,6 @@ def _is_routed(key):
 
 def _prefixed(prefix, params):
     return {f"{prefix}__{key}": value for key, value in params.items()}
-
-
-def _is_kind_of(criterion, known_class):
-    klass = criterion if inspect.isclass(criterion) else type(criterion)
-    return issubclass(klass, known_class)
 
 
 def _feature_scaling(sequences, standardize, missing):

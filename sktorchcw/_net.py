@@ -1,11 +1,15 @@
-"""The skorch NeuralNet that LSTMBlinkClassifier drives: weighted training loss, plain
-validation loss, probabilities from logits."""
+"""The class-weighted skorch net, one core for every net of sktorchcw:
+:class:`ClassWeightedTraining` (weighted training loss, plain validation loss, sample
+weights carried in the batch, divergence checks, the plain optimisation step) under both
+:class:`SequenceNet`, which the sequence estimators drive, and
+:mod:`sktorchcw.skorch`'s classifiers; and probabilities from logits."""
 
 import contextlib
 import inspect
 import math
 import signal
 import threading
+from collections.abc import Mapping
 
 import numpy as np
 import torch
@@ -15,7 +19,8 @@ from skorch.utils import to_tensor
 
 from ._batching import prediction_batches
 
-__all__ = ["SequenceNet", "TrainingDivergedError", "logits_to_proba", "logits_to_log_proba",
+__all__ = ["ClassWeightedTraining", "SequenceNet", "TrainingDivergedError", "SAMPLE_WEIGHT",
+           "WRAPPED_INPUT", "logits_to_proba", "logits_to_log_proba",
            "frame_logits_to_proba", "frame_logits_to_log_proba", "frame_mask"]
 
 
@@ -99,28 +104,47 @@ def frame_mask(y_true, X, *, missing=False):
     return mask
 
 
-class SequenceNet(NeuralNet):
-    """skorch NeuralNet over :class:`~sktorchcw._batching.SequenceDataset` batches.
+# A batch's sample weights travel in its X, a dict, under this key; an X that is no dict
+# (an array, a list) travels under WRAPPED_INPUT beside them.
+SAMPLE_WEIGHT = "sample_weight"
+WRAPPED_INPUT = "__sktorchcw_input__"
 
-    The criterion is a :class:`~sktorchcw.ClassWeightedLoss`. Training batches carry
-    their sample weights in ``X["sample_weight"]``; the validation loss is unweighted,
-    as in Keras, so it stays comparable between weightings. ``mask_missing``: frames
-    with a NaN feature are left out of per-frame losses (``missing='mask'``).
+
+def split_sample_weight(X):
+    """``(inputs, sample_weight)`` of a batch's X: the weights it carries (None if none) and
+    the module's inputs without them."""
+    if not isinstance(X, Mapping) or SAMPLE_WEIGHT not in X:
+        return X, None
+    inputs = {key: value for key, value in X.items() if key != SAMPLE_WEIGHT}
+    if set(inputs) == {WRAPPED_INPUT}:
+        return inputs[WRAPPED_INPUT], X[SAMPLE_WEIGHT]
+    return inputs, X[SAMPLE_WEIGHT]
+
+
+class ClassWeightedTraining(NeuralNet):
+    """What every class-weighted skorch net of sktorchcw does: a skorch NeuralNet, put
+    first among the bases (``class Net(ClassWeightedTraining, skorch.NeuralNetClassifier)``)
+    so that its methods come before the other skorch class's.
+
+    The criterion (``criterion_``) is a :class:`~sktorchcw.ClassWeightedLoss`. A training
+    batch's sample weights come in its X (see :func:`split_sample_weight`); the
+    validation loss has no class weights, as in Keras, so it stays comparable between
+    weightings. A loss or weights that become NaN or infinite raise
+    :class:`TrainingDivergedError` before they reach the model. Hooks:
+    ``_loss_mask(y_true, X)`` (elements left out of the loss) and ``_loss_input(y_pred)``
+    (what the criterion receives).
     """
 
-    def __init__(self, module, criterion, *args, mask_missing=False, **kwargs):
-        super().__init__(module, criterion, *args, **kwargs)
-        self.mask_missing = mask_missing
-
     def infer(self, x, **fit_params):
-        inputs = {key: value for key, value in x.items() if key != "sample_weight"}
-        inputs = to_tensor(inputs, device=self.device)
-        return self.module_(**inputs, **fit_params)
+        return super().infer(split_sample_weight(x)[0], **fit_params)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
+        y_pred = self._loss_input(y_pred)
         y_true = to_tensor(y_true, device=self.device)
-        sample_weight = None if X is None else X.get("sample_weight")
-        mask = frame_mask(y_true, X, missing=self.mask_missing)
+        sample_weight = split_sample_weight(X)[1]
+        if sample_weight is not None:
+            sample_weight = to_tensor(sample_weight, device=self.device)
+        mask = self._loss_mask(y_true, X)
         if not training:
             # As Keras reports it: no class weights, the validation samples' own weights.
             return self.criterion_.unweighted(y_pred, y_true, sample_weight, mask=mask)
@@ -130,6 +154,12 @@ class SequenceNet(NeuralNet):
         if not math.isfinite(loss.item()):
             raise TrainingDivergedError(self._divergence_message(loss))
         return loss
+
+    def _loss_mask(self, y_true, X):
+        return None
+
+    def _loss_input(self, y_pred):
+        return y_pred
 
     def _divergence_message(self, loss):
         epoch = len(self.history)
@@ -149,7 +179,7 @@ class SequenceNet(NeuralNet):
         is used unless an optimizer requires a closure (LBFGS) or a callback reads the
         gradients (for example :class:`skorch.callbacks.GradientNormClipping`).
         """
-        plain_step = getattr(self, "_plain_step", None)
+        plain_step = self.__dict__.get("plain_step_")
         if plain_step is None:
             plain_step = not self._needs_skorch_step()
         if not plain_step:
@@ -177,12 +207,9 @@ class SequenceNet(NeuralNet):
             ):
                 module.train(training)
 
-    def on_train_begin(self, net, **kwargs):
-        self._keep_finished_epoch()
-
     def on_epoch_end(self, net, **kwargs):
+        super().on_epoch_end(net, **kwargs)
         self._check_finite_weights()
-        self._keep_finished_epoch()
 
     def _check_finite_weights(self):
         """A TrainingDivergedError when an optimizer step left NaN or infinite weights.
@@ -199,6 +226,41 @@ class SequenceNet(NeuralNet):
                 f"{len(self.history)}. Try a smaller lr, check X for extreme values, or use "
                 "smaller class or sample weights. Nothing of this fit was kept."
             )
+
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        # Decided once per fit: inspecting the optimizers and callbacks every batch would
+        # cost more than the closure it saves. (A name ending in "_": skorch takes every
+        # other attribute for a parameter.)
+        self.plain_step_ = not self._needs_skorch_step()
+        try:
+            return super().fit_loop(X, y, epochs=epochs, **fit_params)
+        finally:
+            self.__dict__.pop("plain_step_", None)
+
+
+class SequenceNet(ClassWeightedTraining):
+    """skorch NeuralNet over :class:`~sktorchcw._batching.SequenceDataset` batches.
+
+    The class-weighted core (:class:`ClassWeightedTraining`) plus what the sequence
+    estimators need: ``mask_missing`` leaves frames with a NaN feature out of per-frame
+    losses (``missing='mask'``), padding is left out of them, a Ctrl-C goes back to the
+    last finished epoch and reaches the caller, and prediction runs in batches padded
+    each to its own longest recording.
+    """
+
+    def __init__(self, module, criterion, *args, mask_missing=False, **kwargs):
+        super().__init__(module, criterion, *args, **kwargs)
+        self.mask_missing = mask_missing
+
+    def _loss_mask(self, y_true, X):
+        return frame_mask(y_true, X, missing=self.mask_missing)
+
+    def on_train_begin(self, net, **kwargs):
+        self._keep_finished_epoch()
+
+    def on_epoch_end(self, net, **kwargs):
+        super().on_epoch_end(net, **kwargs)
+        self._keep_finished_epoch()
 
     def _keep_finished_epoch(self):
         """Remember the weights and history length of the last finished epoch."""
@@ -228,9 +290,6 @@ class SequenceNet(NeuralNet):
         self.stopped_early_ = False
         self._stop_requested = False
         self._sigint_received = False
-        # Decided once per fit: inspecting the optimizers and callbacks every batch would
-        # cost more than the closure it saves.
-        self._plain_step = not self._needs_skorch_step()
         try:
             with _recording_sigint(self):
                 return super().fit_loop(X, y, epochs=epochs, **fit_params)
@@ -248,7 +307,6 @@ class SequenceNet(NeuralNet):
             del self.history[epochs_done:]
             raise
         finally:
-            del self._plain_step
             self.__dict__.pop("_finished_epoch", None)
 
     def predict_batches(self, dataset, *, batch_size=None, frame_budget=None):
