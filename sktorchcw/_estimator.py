@@ -11,7 +11,6 @@ import copy
 import difflib
 import os
 import sys
-from collections.abc import Mapping
 from numbers import Integral, Real
 
 import joblib
@@ -57,6 +56,7 @@ from ._warnings import warn_at_caller
 from ._weighting import (
     build_criterion,
     check_prior_correction,
+    class_weight_source,
     n_outputs,
     prior_corrected,
     training_weight,
@@ -593,7 +593,7 @@ default=None
             remove_checkpoint(self.checkpoint_dir, fingerprint)
         if len(net.history) > 0:
             self.net_ = net
-            self._class_weight_source = _class_weight_source(self.class_weight)
+            self._class_weight_source = class_weight_source(self.class_weight)
             self._torch_rng_state = rng_state
         if net.interrupted_:
             resumable = (self.checkpoint_dir is not None
@@ -611,7 +611,7 @@ default=None
 
     def _resolve_class_weight(self, y_encoded, sample_weight, continued):
         if continued and getattr(self, "_class_weight_source", None) in (
-            None, _class_weight_source(self.class_weight)
+            None, class_weight_source(self.class_weight)
         ):
             return self.class_weight_  # as in the first fit, unless class_weight changed
         if callable(self.class_weight):  # its contract: the labels themselves
@@ -1099,19 +1099,6 @@ def _draw_seed(random_state):
     if random_state is None:
         return int(np.random.default_rng().integers(np.iinfo(np.int32).max))
     return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
-
-
-def _class_weight_source(class_weight):
-    """What class_weight was when class_weight_ was resolved, to see whether it changed.
-
-    A mapping is hashed by its items: some (a mappingproxy) cannot be pickled.
-    """
-    if isinstance(class_weight, Mapping):
-        class_weight = sorted(class_weight.items(), key=repr)
-    try:
-        return joblib.hash(class_weight)
-    except Exception:  # a lambda or closure: not picklable, compared by identity
-        return ("id", id(class_weight))
 
 
 def _monitors(callbacks):

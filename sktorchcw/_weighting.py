@@ -4,7 +4,9 @@
 training weighed each class, and the prior correction that divides it out."""
 
 import inspect
+from collections.abc import Mapping
 
+import joblib
 import numpy as np
 import torch
 from torch import nn
@@ -12,7 +14,8 @@ from torch import nn
 from ._loss import ClassWeightedLoss, criterion_formats
 from ._warnings import warn_at_caller
 
-__all__ = ["build_criterion", "n_outputs", "training_weight", "check_prior_correction",
+__all__ = ["build_criterion", "class_weight_source", "n_outputs", "training_weight",
+           "check_prior_correction",
            "prior_corrected"]
 
 SINGLE_LOGIT_CRITERIA = (
@@ -210,3 +213,16 @@ def _instantiate_criterion(criterion_class, params):
 def _is_kind_of(criterion, known_class):
     klass = criterion if inspect.isclass(criterion) else type(criterion)
     return issubclass(klass, known_class)
+
+
+def class_weight_source(class_weight):
+    """What class_weight was when class_weight_ was resolved, to see whether it changed.
+
+    A mapping is hashed by its items: some (a mappingproxy) cannot be pickled.
+    """
+    if isinstance(class_weight, Mapping):
+        class_weight = sorted(class_weight.items(), key=repr)
+    try:
+        return joblib.hash(class_weight)
+    except Exception:  # a lambda or closure: not picklable, compared by identity
+        return ("id", id(class_weight))
