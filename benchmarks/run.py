@@ -112,12 +112,28 @@ p. tagger overhead: ``LSTMBlinkTagger`` (unidirectional, hidden 32, batches of 6
    time on section a's 3-D equal-length data with per-frame labels / section a's
    hand-written loop with ``LSTMFrameLogits`` and per-frame cross-entropy (sliced
    tensors, nothing packed). Epochs interleaved as in a. Target <= 1.05, as in a.
+q. skorch drop-in: one fit epoch (``partial_fit``, ``train_split=None``) of an MLP
+   (50 -> 64 -> 64 -> 2) on 100,000 x 50 float32 tabular data (5 % positives), batches
+   of 256, skorch's ``DataLoader`` iterators with ``shuffle=True``, Adam, the same module
+   and criterion for every variant: skorch's own ``skorch.NeuralNetClassifier``
+   (unweighted), ``sktorchcw.skorch.NeuralNetClassifier`` unweighted, the same with
+   ``class_weight='balanced'`` and, no target, with ``class_weight='balanced'`` and a
+   ``sample_weight``. Epochs alternate as in b; each is skorch's ``EpochTimer``
+   duration (every batch and the net's epoch-end work); also the whole ``partial_fit``
+   call. With ``CrossEntropyLoss`` on logits, then skorch's default ``NLLLoss`` on a
+   softmax module. Targets: balanced / skorch's <= 1.05, balanced / unweighted <= 1.03.
+r. user module: ``module='gru'`` (the built-in GRU) against the same computation as a
+   user ``nn.Module`` (``nn.GRU`` and a linear head on the output at each recording's
+   last valid step, from ``lengths``; every step for the tagger) in the same estimator
+   (hidden 32, batches of 64, unidirectional), one epoch each in turn (``partial_fit``,
+   skorch's ``EpochTimer``), on section a's equal-length 3-D data and on as many ragged
+   recordings of 25 to 75 frames; both estimators. Target: within 1.05x of each other.
 
 Method
 ------
 Every figure is measured in this one process, except the peak memory of sections m and
 n (a fresh process per figure, ``benchmarks/memory_probe.py``). Compared variants
-alternate (A B, then B A, ...; epoch by epoch in sections a, b, g, i, o and p, call by
+alternate (A B, then B A, ...; epoch by epoch in sections a, b, g, i, o, p, q and r, call by
 call or fit by fit elsewhere; strictly A B A B in j and k, whose calls are short enough
 for caches to matter) and each
 figure is the median over repeats; a ratio is the median of the ratios within
@@ -207,6 +223,9 @@ class Sizes:
     loguniform_frames: tuple  # shortest and longest (log-uniform)
     loguniform_rounds: int
     probe_each: bool  # sections m and n: a fresh process per memory figure (else one for all)
+    tabular_shape: tuple  # section q: rows and columns of the tabular X
+    tabular_rounds: int  # section q: epochs of each variant, alternating
+    gru_rounds: int  # section r: epochs of each variant, alternating
 
 
 FULL = Sizes(
@@ -219,6 +238,7 @@ FULL = Sizes(
     memory_samples=400_000, memory_frames=60, memory_ragged=(200_000, 30, 120),
     mixed_collection=(2000, 10, 10_000), mixed_repeats=7, loguniform_recordings=128,
     loguniform_frames=(10, 3000), loguniform_rounds=7, probe_each=True,
+    tabular_shape=(100_000, 50), tabular_rounds=11, gru_rounds=7,
 )
 QUICK = Sizes(
     n_samples=256, seq_len=20, timed_epochs=2, repeats=2, loss_classes=(2, 10, 100),
@@ -229,6 +249,7 @@ QUICK = Sizes(
     spike_sizes=(1000,), memory_samples=2000, memory_frames=20, memory_ragged=(1000, 10, 40),
     mixed_collection=(200, 10, 1000), mixed_repeats=2, loguniform_recordings=24,
     loguniform_frames=(10, 300), loguniform_rounds=2, probe_each=False,
+    tabular_shape=(2000, 50), tabular_rounds=2, gru_rounds=2,
 )
 
 
@@ -1274,6 +1295,196 @@ def bench_tagger_overhead(sizes, device):
     return compare("p", results, labels, "tagger / hand-written loop", "s", at_most(1.05))
 
 
+TABULAR_BATCH = 256  # section q
+
+
+# -- section q: skorch's classifier and sktorchcw.skorch's on tabular data ------------------
+
+
+class TabularMLP(nn.Module):
+    """Section q's MLP: 50 -> 64 -> 64 -> 2, logits (or probabilities with ``softmax``, for
+    skorch's default NLLLoss)."""
+
+    def __init__(self, n_in=50, hidden=64, n_out=2, softmax=False):
+        super().__init__()
+        self.layers = nn.Sequential(nn.Linear(n_in, hidden), nn.ReLU(),
+                                    nn.Linear(hidden, hidden), nn.ReLU(),
+                                    nn.Linear(hidden, n_out))
+        self.softmax = softmax
+
+    def forward(self, X):
+        out = self.layers(X)
+        return torch.softmax(out, dim=-1) if self.softmax else out
+
+
+def tabular_data(n_samples, n_features, seed=0):
+    """Float32 tabular X and imbalanced binary y (about 5 % positives) with some signal."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n_samples, n_features)).astype(np.float32)
+    score = X[:, :5].sum(axis=1) + rng.normal(scale=2.0, size=n_samples)
+    y = (score > np.quantile(score, 0.95)).astype(np.int64)
+    return X, y
+
+
+def skorch_epochs(X, y, device, variants, rounds):
+    """Epoch times of skorch nets, one epoch of each variant in turn (as in b).
+
+    ``variants``: ``{name: (net class, params, fit_params)}``. Each net is fitted one
+    (warm-up) epoch, then every round trains each one more epoch with ``partial_fit``, in
+    alternating order. Returns ``{name: [seconds of the epoch, ...]}`` (skorch's
+    ``EpochTimer``: from ``on_epoch_begin`` to ``on_epoch_end``, every batch and the
+    net's own epoch-end work) and ``{name: [seconds of the partial_fit call, ...]}``
+    (also the call's data checks and dataset building).
+    """
+    nets = {}
+    for name, (net_class, params, fit_params) in variants.items():
+        torch.manual_seed(0)
+        nets[name] = net_class(max_epochs=1, device=device, train_split=None, verbose=0,
+                               **params).fit(X, y, **fit_params)
+    calls = {name: [] for name in variants}
+
+    def epoch(name):
+        net, fit_params = nets[name], variants[name][2]
+        start = now(device)
+        net.partial_fit(X, y, **fit_params)
+        calls[name].append(now(device) - start)
+        return net.history[-1, "dur"]
+
+    epochs = alternate({name: (lambda name=name: epoch(name)) for name in nets}, rounds)
+    return epochs, calls
+
+
+def bench_skorch_dropin(sizes, device):
+    """q. sktorchcw.skorch.NeuralNetClassifier against skorch's own, an MLP on tabular data."""
+    from sktorchcw.skorch import NeuralNetClassifier as WeightedClassifier
+
+    n_samples, n_features = sizes.tabular_shape
+    X, y = tabular_data(n_samples, n_features)
+    weights = np.random.default_rng(1).uniform(0.5, 1.5, size=n_samples)
+    rows = []
+    for criterion, softmax, suffix in [(nn.CrossEntropyLoss, False, ""),
+                                       (nn.NLLLoss, True, ", NLLLoss")]:
+        common = {"module": TabularMLP, "module__n_in": n_features,
+                  "module__softmax": softmax, "criterion": criterion, "lr": 0.01,
+                  "optimizer": torch.optim.Adam, "batch_size": TABULAR_BATCH,
+                  "iterator_train__shuffle": True}
+        variants = {
+            "skorch": (skorch.NeuralNetClassifier, common, {}),
+            "ours": (WeightedClassifier, common, {}),
+            "balanced": (WeightedClassifier, {**common, "class_weight": "balanced"}, {}),
+        }
+        if not softmax:
+            variants["weighted"] = (WeightedClassifier, {**common, "class_weight": "balanced"},
+                                    {"sample_weight": weights})
+        epochs, calls = skorch_epochs(X, y, device, variants, sizes.tabular_rounds)
+        times = medians(epochs)
+
+        def ratio(first, second, results=epochs):
+            per_round = np.divide(results[first], results[second])
+            return float(np.median(per_round)), per_round
+
+        labels = {"skorch": "skorch.NeuralNetClassifier epoch",
+                  "ours": "sktorchcw.skorch, unweighted epoch",
+                  "balanced": "sktorchcw.skorch, 'balanced' epoch",
+                  "weighted": "sktorchcw.skorch, 'balanced' + sample_weight"}
+        for name in variants:
+            rows.append(row("q", labels[name] + suffix, times[name], "s", samples=epochs[name]))
+        for (first, second, text, target) in [
+                ("balanced", "skorch", "balanced / skorch's", at_most(1.05)),
+                ("balanced", "ours", "balanced / unweighted", at_most(1.03)),
+                ("ours", "skorch", "unweighted / skorch's", None),
+                ("weighted", "balanced", "+ sample_weight / balanced", None)]:
+            if first not in variants:
+                continue
+            value, per_round = ratio(first, second)
+            rows.append(row("q", text + suffix, value, "ratio", target, per_round))
+        value, per_round = ratio("balanced", "skorch", calls)
+        rows.append(row("q", "balanced / skorch's, partial_fit call" + suffix, value,
+                        "ratio", samples=per_round))
+    return rows
+
+
+# -- section r: the built-in GRU and the same GRU as the user's module -------------------
+
+
+class UserGRU(nn.Module):
+    """Section r's user module: what ``module='gru'`` builds, written as a user would: a
+    unidirectional ``nn.GRU`` and a linear head on the output at each recording's last
+    valid step (``per_frame``: on every step, logits ``(N, T, C)``)."""
+
+    def __init__(self, n_features, n_outputs, hidden_size=HIDDEN_SIZE, per_frame=False):
+        super().__init__()
+        self.gru = nn.GRU(n_features, hidden_size, batch_first=True)
+        self.head = nn.Linear(hidden_size, n_outputs)
+        self.per_frame = per_frame
+
+    def forward(self, x, lengths):
+        output, _ = self.gru(x)
+        if self.per_frame:
+            return self.head(output)
+        return self.head(output[torch.arange(len(x), device=x.device), lengths - 1])
+
+
+def ragged_recordings(n, shortest, longest, seed=0):
+    """``n`` recordings of 2 features, lengths uniform from ``shortest`` to ``longest``,
+    labels per recording (about 5 % positive) and per frame (about 6 %)."""
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(shortest, longest + 1, size=n)
+    X = [rng.normal(size=(length, 2)).astype(np.float32) for length in lengths]
+    means = np.array([x[:, 0].mean() for x in X]) * np.sqrt(lengths)
+    y = (means > np.quantile(means, 0.95)).astype(np.int64)
+    return X, y, [(x[:, 0] > 1.55).astype(np.int64) for x in X]
+
+
+def estimator_epochs(estimators, X, y, device, rounds):
+    """Epoch times of fitted estimators, one more epoch each in turn (``partial_fit``),
+    alternating as in b: skorch's ``EpochTimer`` duration of that epoch."""
+
+    def epoch(estimator):
+        estimator.partial_fit(X, y)
+        return estimator.net_.history[-1, "dur"]
+
+    return alternate({name: (lambda e=e: epoch(e)) for name, e in estimators.items()}, rounds)
+
+
+def bench_user_gru(sizes, device):
+    """r. module='gru' against the same GRU as a user module, both estimators, equal-length
+    3-D and ragged data."""
+    X3, y3 = blink_data(sizes.n_samples, sizes.seq_len)
+    y3_frames = (X3[:, :, 0] > np.quantile(X3[:, :, 0], 0.94)).astype(np.int64)
+    ragged, y_ragged, y_ragged_frames = ragged_recordings(
+        sizes.n_samples, sizes.seq_len // 2, sizes.seq_len * 3 // 2)
+    data = {"3-D": (X3, y3, y3_frames), "ragged": (ragged, y_ragged, y_ragged_frames)}
+    common = {"hidden_size": HIDDEN_SIZE, "batch_size": BATCH_SIZE, "lr": LR,
+              "max_epochs": 1, "device": device, "random_state": 0}
+    rows = []
+    for name, estimator_class in [("classifier", LSTMBlinkClassifier),
+                                  ("tagger", LSTMBlinkTagger)]:
+        per_frame = estimator_class is LSTMBlinkTagger
+        extra = {"bidirectional": False} if per_frame else {}
+        for kind, (X, y, y_frames) in data.items():
+            target = y_frames if per_frame else y
+            estimators = {
+                "builtin": estimator_class(module="gru", **extra, **common),
+                "user": estimator_class(module=UserGRU, module__per_frame=per_frame,
+                                        **{key: value for key, value in common.items()
+                                           if key != "hidden_size"}),
+            }
+            for estimator in estimators.values():
+                estimator.fit(X, target)
+            results = estimator_epochs(estimators, X, target, device, sizes.gru_rounds)
+            labels = {"builtin": f"{name}, module='gru' epoch ({kind})",
+                      "user": f"{name}, user-module GRU epoch ({kind})"}
+            rows += compare("r", results, labels, f"{name} built-in / user GRU ({kind})", "s",
+                            within_factor(1.05))
+    return rows
+
+
+def within_factor(factor):
+    return (f"{1 / factor:.3g}..{factor:g}",
+            lambda value: 1 / factor <= value <= factor)
+
+
 SECTIONS = {
     "a_overhead": ("estimator vs hand-written loop", bench_overhead),
     "b_class_weight": ("class-weighted vs unweighted", bench_class_weight),
@@ -1293,6 +1504,9 @@ SECTIONS = {
                      bench_loguniform),
     "p_tagger_overhead": ("tagger on equal-length 3-D input vs a hand-written loop",
                           bench_tagger_overhead),
+    "q_skorch_dropin": ("sktorchcw.skorch.NeuralNetClassifier vs skorch's, tabular MLP",
+                        bench_skorch_dropin),
+    "r_user_gru": ("built-in GRU vs the same GRU as a user module", bench_user_gru),
 }
 
 
