@@ -14,12 +14,13 @@ from ._weights import effective_number_weights, resolve_class_weight
 __version__ = "0.1.0"
 
 
-def load(path, device=None):
+def load(path, device=None, *, modules=None):
     """Read a model written by ``save``; never runs code from the file.
 
     The file holds an :class:`LSTMBlinkClassifier` or an :class:`LSTMBlinkTagger`, which
     comes back fitted. Its tensors are read by safetensors and the rest is JSON: nothing
-    calls ``torch.load`` or unpickles anything, on any torch version.
+    calls ``torch.load`` or unpickles anything, on any torch version, and nothing a file
+    names is imported.
 
     Parameters
     ----------
@@ -29,6 +30,13 @@ def load(path, device=None):
         Where to put the model: 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'. None uses
         the saved ``device`` parameter, falling back to the CPU (with a warning)
         when that device is not available here, e.g. a model saved on a GPU.
+    modules : list of nn.Module subclasses, default=None
+        The classes of your own networks (``module=MyNet``), imported by you. A file
+        names its network's class by its qualified name and module, and ``load``
+        rebuilds it only from these: the class of that qualified name and module, or
+        the only one of that qualified name (a class moved to another module). Not
+        needed for the built-in networks (``module=None``, ``'lstm'``, ``'gru'``), whose
+        files ignore it.
 
     Returns
     -------
@@ -41,14 +49,23 @@ def load(path, device=None):
         For a file that is not an sktorchcw model file: a pickle or ``torch.save``
         archive (refused, not run), a truncated or forged safetensors file, a file
         changed after saving, an old format 1 file, a newer format, or weights that do
-        not fit its parameters.
+        not fit its parameters; and for a file whose network class is not among
+        ``modules`` (the message names the class and its module: pass
+        ``modules=[ClassName]``).
+    TypeError
+        For ``modules`` that are not a list of ``nn.Module`` subclasses (a name, an
+        instance...), checked before the file is read.
 
     Examples
     --------
-    See :meth:`LSTMBlinkClassifier.save`.
+    See :meth:`LSTMBlinkClassifier.save`. With a network of your own::
+
+        clf = LSTMBlinkClassifier(module=MyNet, module__width=16).fit(X, y)
+        clf.save("model.sktorchcw")
+        clf = sktorchcw.load("model.sktorchcw", modules=[MyNet])
     """
     estimators = {"LSTMBlinkClassifier": LSTMBlinkClassifier, "LSTMBlinkTagger": LSTMBlinkTagger}
-    return _load_model(path, estimators, device=device)
+    return _load_model(path, estimators, device=device, modules=modules)
 
 __all__ = [
     "ClassWeightedLoss",

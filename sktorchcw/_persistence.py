@@ -14,7 +14,10 @@ memory before 2.10, CVE-2026-24747). The digest detects files changed or damaged
 saving; it is not a signature (whoever can write the file can recompute it). Criterion
 and optimizer are stored by name, a criterion instance by its class and constructor
 arguments, and are resolved only to torch's own loss, functional and optimizer objects or
-sktorchcw's.
+sktorchcw's. A network of the user's own class (``module=MyNet``) is stored as its
+weights and its class's names (:func:`module_record`); loading rebuilds it only from the
+classes its caller passes (:func:`rebuild_module_class`) and never imports what a file
+names.
 
 Loading checks every entry against the others and against the network before the model
 is built (:func:`_check_fitted_entries`, :func:`_check_network`): a file edited with its
@@ -36,6 +39,7 @@ import io
 import json
 import math
 import os
+from collections.abc import Iterable
 
 import numpy as np
 import safetensors.torch
@@ -45,16 +49,23 @@ from skorch.history import History
 
 from ._data import COLUMNS, SEQUENCES, check_label_types
 from ._device import resolve_device, seeded_torch
+from ._user_module import UserNetwork
 from ._warnings import warn_at_caller
 from ._weights import effective_number_weights
 
-__all__ = ["save_model", "load_model", "FORMAT", "FORMAT_VERSION", "SAVED_ESTIMATORS",
-           "OPTIMIZER_STATE_MISSING", "encode_safe_file", "parse_safe_file", "encode_value",
-           "decode_value", "encode_training_state", "decode_training_state",
-           "load_optimizer_state"]
+__all__ = ["save_model", "load_model", "FORMAT", "FORMAT_VERSION", "READ_FORMAT_VERSIONS",
+           "SAVED_ESTIMATORS", "OPTIMIZER_STATE_MISSING", "encode_safe_file",
+           "parse_safe_file", "encode_value", "decode_value", "encode_training_state",
+           "decode_training_state", "load_optimizer_state", "module_record",
+           "module_classes", "rebuild_module_class"]
 
 FORMAT = "sktorchcw-model"
-FORMAT_VERSION = 2
+# 3: the parameter ``module`` (None, 'lstm', 'gru', or a network class stored by name as
+# {"module_class": module_record(...)}), and module__* of the user's network. 2: the same
+# container and entries without them (sktorchcw before module=), still read: such a file
+# holds the built-in LSTM, which the default module=None builds. 1: torch.save, refused.
+FORMAT_VERSION = 3
+READ_FORMAT_VERSIONS = (2, 3)
 _MODEL_FILE = "a model file written by an sktorchcw estimator's save"
 # The estimators a model file may hold, by class name; sktorchcw.load maps them to classes.
 SAVED_ESTIMATORS = ("LSTMBlinkClassifier", "LSTMBlinkTagger")
@@ -109,7 +120,9 @@ def save_model(estimator, path, *, optimizer=True):
 
     See the module docstring for the format. ``optimizer=False`` leaves out the optimizer's
     state and the random state of the fit: a smaller file, for prediction. Everything is
-    checked and encoded before the file is opened, so a refused model leaves no file behind.
+    checked and encoded before the file is opened, so a refused model leaves no file behind:
+    a parameter a safe file cannot hold (see :func:`_param_to_json`) or a network tensor of
+    a type it does not hold is a ValueError.
     """
     kind = type(estimator)
     if kind.__name__ not in SAVED_ESTIMATORS or not kind.__module__.startswith("sktorchcw."):
@@ -119,12 +132,31 @@ def save_model(estimator, path, *, optimizer=True):
     check_is_fitted(estimator)
     _check_folder(path)
     tensors = {
-        f"module.{name}": tensor for name, tensor in estimator.module_.state_dict().items()
+        f"module.{name}": tensor for name, tensor in _network_state(estimator.module_).items()
     }
     metadata = _metadata(estimator, tensors)
     if optimizer:
         _add_training_state(estimator, metadata, tensors)
     _write(path, encode_safe_file(metadata, tensors))
+
+
+def _network_state(module):
+    """The network's state dict, refused (a ValueError naming the entry) where it holds
+    something a model file does not store: a tensor of another type (bfloat16, complex,
+    sparse...) or a value that is no tensor (a module's ``get_extra_state``)."""
+    state = module.state_dict()
+    for key, value in state.items():
+        if not isinstance(value, torch.Tensor) or not _storable(value):
+            what = (f"a {value.dtype} tensor" + ("" if value.layout == torch.strided
+                                                  else f" of layout {value.layout}")
+                    if isinstance(value, torch.Tensor) else f"a {type(value).__name__}")
+            raise ValueError(
+                f"The network's state holds {key}, {what}, which a safe model file does "
+                f"not store (dense tensors of {[str(t) for t in _TENSOR_DTYPES]}). Convert "
+                "it in your network (float32 weights and buffers), or use pickle/joblib "
+                "(only for files you trust)."
+            )
+    return state
 
 
 def _add_training_state(estimator, metadata, tensors):
@@ -143,11 +175,14 @@ def _add_training_state(estimator, metadata, tensors):
     )
 
 
-def load_model(path, estimators, device=None):
+def load_model(path, estimators, device=None, modules=None):
     """Read a file written by :func:`save_model`; see :func:`sktorchcw.load`.
 
-    ``estimators`` maps the names of :data:`SAVED_ESTIMATORS` to their classes.
+    ``estimators`` maps the names of :data:`SAVED_ESTIMATORS` to their classes;
+    ``modules`` (checked by :func:`module_classes` before the file is read) are the
+    classes from which a network of the user's own class is rebuilt.
     """
+    modules = module_classes(modules)
     name = _name(path)
     try:
         metadata, tensors = parse_safe_file(_read(path), _MODEL_FILE)
@@ -155,7 +190,7 @@ def load_model(path, estimators, device=None):
         raise ValueError(f"{name} {error}") from None
     try:
         classes = _check_metadata(name, metadata, tensors)
-        return _estimator_from(name, metadata, classes, tensors, device, estimators)
+        return _estimator_from(name, metadata, classes, tensors, device, estimators, modules)
     except (KeyError, TypeError, AttributeError, IndexError, OverflowError, RecursionError,
             RuntimeError) as error:
         # The checksum held, so the file was written this way: by another program, or
@@ -166,12 +201,12 @@ def load_model(path, estimators, device=None):
         ) from None
 
 
-def _estimator_from(name, metadata, classes, tensors, device, estimators):
+def _estimator_from(name, metadata, classes, tensors, device, estimators, modules):
     if metadata["estimator"] not in SAVED_ESTIMATORS:
         raise ValueError(f"{name} holds a {metadata['estimator']!r}, which sktorchcw does not "
                          "load; refused.")
     estimator_class = estimators[metadata["estimator"]]
-    params = _params_from_json(name, metadata["params"], tensors, estimator_class)
+    params = _params_from_json(name, metadata["params"], tensors, estimator_class, modules)
     with _refusing(name):
         estimator = estimator_class(**params)
         estimator._validate_params()
@@ -188,10 +223,7 @@ def _estimator_from(name, metadata, classes, tensors, device, estimators):
         net = estimator._build_net(
             estimator._build_criterion(), metadata["n_features"], (None, None, None), seed=0
         )
-        # Built on the meta device (no memory) to be compared with the file first, so that
-        # parameters describing a huge network never allocate it.
-        with torch.device("meta"):
-            expected = net.module(**net.get_params_for("module")).state_dict()
+        expected = _expected_state(net)
     state_dict = _with_prefix(tensors, "module.")
     _check_network(name, metadata, classes, expected, state_dict)
     with _refusing(name), seeded_torch(0, estimator.device_):  # keep the global RNG
@@ -202,9 +234,9 @@ def _estimator_from(name, metadata, classes, tensors, device, estimators):
     estimator.net_ = net
     # As fit records it: a class_weight changed after loading is resolved again when
     # training continues; an unchanged one keeps the saved class_weight_.
-    from ._estimator import _class_weight_source
+    from ._weighting import class_weight_source
 
-    estimator._class_weight_source = _class_weight_source(estimator.class_weight)
+    estimator._class_weight_source = class_weight_source(estimator.class_weight)
     return estimator
 
 
@@ -216,6 +248,22 @@ def _refusing(name):
         yield
     except ValueError as error:
         raise ValueError(f"{name} holds parameters sktorchcw refuses: {error}") from None
+
+
+def _expected_state(net):
+    """The state dict of the network the parameters describe, built on the meta device (no
+    memory) to be compared with the file first, so that parameters describing a huge
+    network never allocate it. A user's network whose constructor needs real tensors (it
+    reads a value with ``.item()``...) is built on the CPU instead."""
+    arguments = net.get_params_for("module")
+    try:
+        with torch.device("meta"):
+            return net.module(**arguments).state_dict()
+    except (RuntimeError, NotImplementedError):
+        if net.module is not UserNetwork:
+            raise
+    with torch.device("cpu"), seeded_torch(0, "cpu"):  # keep the global RNG
+        return net.module(**arguments).state_dict()
 
 
 def _restore_training_state(name, estimator, net, metadata, tensors):
@@ -267,7 +315,7 @@ def _check_metadata(name, metadata, tensors):
             f"{name} uses model file format {version}, newer than this sktorchcw "
             f"(format {FORMAT_VERSION}) reads; upgrade sktorchcw."
         )
-    if type(version) is not int or version != FORMAT_VERSION:
+    if type(version) is not int or version not in READ_FORMAT_VERSIONS:
         raise ValueError(f"{name} has an unknown model file format version {version!r}.")
     wrong = sorted(key for key, kind in _METADATA_TYPES.items()
                    if not isinstance(metadata.get(key, ...), kind)
@@ -387,18 +435,22 @@ def _check_network(name, metadata, classes, expected, state_dict):
     (``expected``, a state dict on the meta device): their shapes, and finite weights and
     positive input scales."""
     n_features = metadata["n_features"]
-    for key in ("input_mean", "input_scale"):
+    # The standardisation (every network of the estimators has it, a user's network in
+    # the wrapper that gives it its input) and the built-in LSTM's or GRU's input weights.
+    for key in ("input_mean", "input_scale", "missing_fill"):
         if key in state_dict and tuple(state_dict[key].shape) != (n_features,):
             raise ValueError(
                 f"{name}: n_features is {n_features}, but the network's {key} has shape "
                 f"{tuple(state_dict[key].shape)}; {_EDITED}."
             )
-    weights = state_dict.get("lstm.weight_ih_l0")
-    if weights is not None and weights.ndim == 2 and weights.shape[1] != n_features:
-        raise ValueError(
-            f"{name}: n_features is {n_features}, but the LSTM's input weights "
-            f"(lstm.weight_ih_l0) take {weights.shape[1]} features per time step; {_EDITED}."
-        )
+    for layer in ("lstm", "gru"):
+        weights = state_dict.get(f"{layer}.weight_ih_l0")
+        if weights is not None and weights.ndim == 2 and weights.shape[1] != n_features:
+            raise ValueError(
+                f"{name}: n_features is {n_features}, but the {layer.upper()}'s input weights "
+                f"({layer}.weight_ih_l0) take {weights.shape[1]} features per time step; "
+                f"{_EDITED}."
+            )
     # The output layer's weights and bias agree on a number of outputs other than the
     # classes (and the criterion) give: the classes were edited, or the weights.
     outputs = {state_dict[key].shape[0] for key in ("head.weight", "head.bias")
@@ -470,6 +522,11 @@ def _params_to_json(estimator, tensors):
 
 
 def _param_to_json(name, value, tensors):
+    """JSON data of one parameter; a ValueError, with the fix, for a value a safe file
+    cannot hold. The network class (``module=MyNet``) is stored by name
+    (:func:`module_record`); its constructor arguments (``module__*``) as values."""
+    if name == "module" and inspect.isclass(value):
+        return {_CLASS_RECORD: module_record(value)}
     if name in _CALLABLE_PARAMS and not isinstance(value, torch.nn.Module):
         return {"callable": _callable_name(name, value)}
     if name == "criterion":
@@ -482,10 +539,14 @@ def _param_to_json(name, value, tensors):
     try:
         return encode_value(value, tensors, "params")
     except TypeError as error:
+        network = (" It is an argument of your network's constructor, which a safe file "
+                   "stores as a value, never as code: pass a plain value instead (a name "
+                   "such as 'relu' that your constructor maps to a layer)."
+                   if name.startswith("module__") else "")
         raise ValueError(
-            f"Parameter {name}={value!r} cannot be stored in a safe model file ({error}). Use "
-            "plain values (numbers, strings, lists, tuples, dicts, arrays, tensors), or "
-            "pickle/joblib (only for files you trust)."
+            f"Parameter {name}={value!r} cannot be stored in a safe model file ({error})."
+            f"{network} Use plain values (numbers, strings, lists, tuples, dicts, arrays, "
+            "tensors), or pickle/joblib (only for files you trust)."
         ) from None
 
 
@@ -619,7 +680,7 @@ def _same(first, second):
         return False
 
 
-def _params_from_json(name, params, tensors, estimator_class):
+def _params_from_json(name, params, tensors, estimator_class, modules=()):
     known = set(estimator_class._get_param_names())
     # Routed names (with '__') are checked by the estimator, with the constructor's rules.
     unknown = sorted(key for key in params if key not in known and "__" not in key)
@@ -628,6 +689,13 @@ def _params_from_json(name, params, tensors, estimator_class):
                          f"{unknown}; refused.")
     decoded = {}
     for key, value in params.items():
+        if isinstance(value, dict) and _CLASS_RECORD in value:
+            if key != "module" or len(value) != 1:
+                raise ValueError(f"{name}: parameter {key} holds a class record, which only "
+                                 "the parameter module has; refused.")
+            decoded[key] = rebuild_module_class(value[_CLASS_RECORD], modules,
+                                                f"{name}: parameter module")
+            continue
         stored_object = isinstance(value, dict) and ("callable" in value or "instance" in value)
         if stored_object and key not in _CALLABLE_PARAMS:
             raise ValueError(f"{name}: parameter {key} cannot be a stored callable; refused.")
@@ -670,6 +738,107 @@ def _resolve_callable(name, param, reference):
     if not defined_there or not _is_allowed_callable(param, value):
         raise ValueError(f"{name}: {param} {reference!r} is not a torch {kind}; refused.")
     return value
+
+
+# -- network classes, by name --------------------------------------------------------------
+
+# The one-key object under which a parameter holding a network class is stored.
+_CLASS_RECORD = "module_class"
+
+
+def module_record(module_class):
+    """How a file names the class of a network: ``{"module": ..., "qualname": ...}``, the
+    names of the class's module and the class in it, as strings.
+
+    A reader rebuilds the class from these only with :func:`rebuild_module_class`, among
+    classes its caller passes; nothing is stored that a reader would import. Any net
+    whose ``module`` parameter is a class can store it so (its constructor arguments go
+    with the other parameters, as values).
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> from sktorchcw._persistence import (
+    ...     module_classes, module_record, rebuild_module_class)
+    >>> record = module_record(nn.GRU)
+    >>> record
+    {'module': 'torch.nn.modules.rnn', 'qualname': 'GRU'}
+    >>> rebuild_module_class(record, module_classes([nn.LSTM, nn.GRU]), "model.sktorchcw")
+    <class 'torch.nn.modules.rnn.GRU'>
+    """
+    if not (inspect.isclass(module_class) and issubclass(module_class, torch.nn.Module)):
+        raise TypeError(f"module_record names nn.Module subclasses; got {module_class!r}.")
+    return {"module": module_class.__module__, "qualname": module_class.__qualname__}
+
+
+def module_classes(modules):
+    """The classes given to ``load(path, modules=...)`` as a tuple, checked to be
+    ``nn.Module`` subclasses (a TypeError, with the fix, for anything else: a name, an
+    instance, a single class not in a list)."""
+    if modules is None:
+        return ()
+    if inspect.isclass(modules) or isinstance(modules, (str, bytes, torch.nn.Module)) or (
+            not isinstance(modules, Iterable)):
+        raise TypeError(f"modules= takes a list of your network classes, such as "
+                        f"modules=[MyNet]; got {modules!r}.")
+    modules = tuple(modules)
+    for item in modules:
+        if inspect.isclass(item) and issubclass(item, torch.nn.Module):
+            continue
+        if isinstance(item, torch.nn.Module):
+            fix = f"the class itself (modules=[{type(item).__name__}]), not an instance"
+        elif isinstance(item, str):
+            fix = ("the class itself, imported by you: load never imports a name, neither "
+                   "one a file holds nor one passed to it")
+        else:
+            fix = "subclasses of torch.nn.Module"
+        raise TypeError(f"modules= holds {item!r}, which is not a torch.nn.Module subclass; "
+                        f"pass {fix}.")
+    return modules
+
+
+def rebuild_module_class(record, modules, where):
+    """The class among ``modules`` (checked by :func:`module_classes`) that ``record``
+    (from :func:`module_record`, read from a file) names: the one of that qualified name
+    and module, or else the only one of that qualified name (a class moved to another
+    module since). Nothing is imported and no attribute looked up by the file's names.
+
+    A ValueError starting with ``where`` (the file and the entry) for a malformed record,
+    a class not among ``modules`` (saying to pass ``modules=[ClassName]``, with the
+    class's module), or several candidates.
+    """
+    if not isinstance(record, dict) or sorted(record) != ["module", "qualname"] or not all(
+            isinstance(record[key], str) for key in record):
+        raise ValueError(f"{where} does not name a network class as save writes it (a module "
+                         f"and a qualified name); {_EDITED}.")
+    module_name, qualname = record["module"], record["qualname"]
+    if not (_is_dotted_name(module_name) and _is_dotted_name(qualname, nested=True)):
+        raise ValueError(f"{where} names a network class by strings that are not Python "
+                         f"names ({module_name[:80]!r}, {qualname[:80]!r}); {_EDITED}.")
+    same_name = list(dict.fromkeys(item for item in modules if item.__qualname__ == qualname))
+    exact = [item for item in same_name if item.__module__ == module_name]
+    if len(exact) == 1 or (not exact and len(same_name) == 1):
+        return (exact or same_name)[0]
+    passed = [f"{item.__qualname__} (module {item.__module__})" for item in modules]
+    if len(exact) > 1 or len(same_name) > 1:
+        raise ValueError(f"{where} names the network class {qualname} of module {module_name}, "
+                         f"and several classes passed in modules= have that name: {passed}. "
+                         "Pass only the one the model was saved with.")
+    raise ValueError(
+        f"{where} names the network class {qualname} of module {module_name}, which is not "
+        f"among the classes passed ({passed or 'none'}): pass modules=[{qualname}], the "
+        f"class itself, which you import (from {module_name}, or wherever it lives now) and "
+        "trust. load rebuilds a network of your own class only from the classes you pass, "
+        "and never imports anything a file names."
+    )
+
+
+def _is_dotted_name(text, nested=False):
+    """Identifiers joined by dots (a module's name), or for a class's qualified name also
+    ``<locals>`` after the first (a class defined in a function)."""
+    parts = text.split(".")
+    return all(part.isidentifier() or (nested and index and part == "<locals>")
+               for index, part in enumerate(parts))
 
 
 # -- values as JSON -------------------------------------------------------------------------

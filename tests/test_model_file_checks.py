@@ -26,6 +26,15 @@ def sequence_model(blinks, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def gru_sequence_model(blinks, tmp_path_factory):
+    """The bytes of the same classifier with the built-in GRU (module='gru')."""
+    X, y = blinks
+    path = tmp_path_factory.mktemp("model") / "gru.sktorchcw"
+    fast_classifier(module="gru", max_epochs=2).fit(X, y).save(path)
+    return path.read_bytes()
+
+
+@pytest.fixture(scope="module")
 def column_model(three_classes, tmp_path_factory):
     """The bytes of a classifier fitted on a DataFrame of 10 named columns."""
     X, y = three_classes
@@ -137,14 +146,18 @@ def test_n_features_must_agree_with_the_lstm_and_the_standardisation(sequence_mo
              "n_features is 3, but the network's input_mean has shape \\(2,\\)")
 
 
-def test_n_features_must_agree_with_the_lstm_input_weights(sequence_model, tmp_path):
+@pytest.mark.parametrize("model, layer", [("sequence_model", "lstm"),
+                                          ("gru_sequence_model", "gru")])
+def test_n_features_must_agree_with_the_recurrent_input_weights(request, tmp_path, model,
+                                                                layer):
     def wider(metadata, tensors):
         metadata.update(n_features=3, n_features_in=3)
         tensors["module.input_mean"] = torch.zeros(3)
         tensors["module.input_scale"] = torch.ones(3)
 
-    _refused(_edited(tmp_path, sequence_model, wider),
-             "n_features is 3, but the LSTM's input weights \\(lstm.weight_ih_l0\\) take 2")
+    _refused(_edited(tmp_path, request.getfixturevalue(model), wider),
+             f"n_features is 3, but the {layer.upper()}'s input weights "
+             f"\\({layer}.weight_ih_l0\\) take 2")
 
 
 @pytest.mark.parametrize("layout, match", [

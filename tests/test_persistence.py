@@ -95,7 +95,7 @@ def _write_keeping_checksum(path, metadata, tensors, sha256):
 def test_the_file_is_a_safetensors_file_of_the_weights(saved):
     clf, path, _, _ = saved
     metadata, _, tensors = _contents(path)
-    assert metadata["format"] == "sktorchcw-model" and metadata["format_version"] == 2
+    assert metadata["format"] == "sktorchcw-model" and metadata["format_version"] == 3
     for name, weight in clf.module_.state_dict().items():
         assert torch.equal(tensors[f"module.{name}"], weight)
 
