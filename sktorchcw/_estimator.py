@@ -995,6 +995,12 @@ default=None
         scikit-learn workflows with files you trust; use ``save`` for files that cross
         a trust boundary.
 
+        The built-in GRU (``module='gru'``) is saved like the LSTM. A network of your
+        own class (``module=MyNet``) is stored as its weights, its class's qualified
+        name and module name (strings, never code) and its ``module__*`` arguments as
+        values; load it with ``sktorchcw.load(path, modules=[MyNet])``, which rebuilds
+        it only from the classes passed and never imports anything a file names.
+
         Parameters
         ----------
         path : str, path-like or binary file object
@@ -1005,6 +1011,13 @@ default=None
             model continues exactly as this one would. False writes a smaller file for
             prediction only: continuing a model loaded from it restarts the optimizer,
             with a warning.
+
+        Raises
+        ------
+        ValueError
+            For a parameter a safe file cannot hold (a ``module__*`` argument that is
+            not a plain value, a loss or optimizer not from torch) or network state that
+            is not a dense tensor of a stored type; nothing is written.
 
         Examples
         --------

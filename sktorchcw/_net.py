@@ -5,6 +5,7 @@ weights carried in the batch, divergence checks, the plain optimisation step) un
 :mod:`sktorchcw.skorch`'s classifiers; and probabilities from logits."""
 
 import contextlib
+import copy
 import inspect
 import math
 import signal
@@ -265,7 +266,9 @@ class SequenceNet(ClassWeightedTraining):
     def _keep_finished_epoch(self):
         """Remember the weights and history length of the last finished epoch."""
         state = self.module_.state_dict()
-        weights = {name: value.detach().clone() for name, value in state.items()}
+        # A network's get_extra_state may put other objects than tensors in its state.
+        weights = {name: value.detach().clone() if isinstance(value, torch.Tensor)
+                   else copy.deepcopy(value) for name, value in state.items()}
         self._finished_epoch = (len(self.history), weights)
 
     def notify(self, method_name, **cb_kwargs):
