@@ -1,5 +1,6 @@
 """Live prediction: a fitted unidirectional LSTMBlinkTagger fed a recording frame by frame,
-carrying the LSTM state between calls."""
+carrying the network's state between calls (an LSTM's ``(h, c)``, a GRU's ``h``, or the
+state of the user's own ``forward_with_state``)."""
 
 import copy
 
@@ -10,18 +11,53 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._data import as_float32
 from ._estimator import prior_corrected
+from ._user_module import UserNetwork
 
-__all__ = ["FrameStream"]
+__all__ = ["FrameStream", "require_forward_with_state"]
+
+
+def require_forward_with_state(module, purpose, *, otherwise):
+    """A ValueError, with the fix, when ``module`` wraps a user's network without
+    ``forward_with_state(x, state) -> (logits, state)``, which ``purpose`` needs: feeding
+    a recording chunk by chunk. Nothing for the built-in networks."""
+    if not isinstance(module, UserNetwork) or hasattr(module.network, "forward_with_state"):
+        return
+    name = type(module.network).__name__
+    per_frame = "(N, T, n_outputs)" if module.per_frame else "(N, n_outputs)"
+    raise ValueError(
+        f"{purpose} feeds a recording chunk by chunk, each chunk from the state the previous "
+        f"one left, which needs {name}.forward_with_state(x, state) -> (logits, state); "
+        f"{name} has none. Add it: x as forward receives it (N, T, F), state None for a new "
+        f"recording or what the previous call returned (a tensor or a tuple of tensors), "
+        f"logits {per_frame}; chunks fed this way must give the logits of forward on the "
+        f"whole recording (see the docs page 'Your own network'). Or {otherwise}."
+    )
+
 
 class FrameStream:
     """Per-frame probabilities of a recording that arrives a few frames at a time.
 
     Made by :meth:`LSTMBlinkTagger.stream`. Each :meth:`update` runs the new frames
-    through the LSTM from the state where the previous call left it, so feeding a
+    through the network from the state where the previous call left it, so feeding a
     recording in any chunks (single frames, blocks of any size, empty blocks) gives
     the probabilities that ``predict_proba`` gives for the whole recording, at the
     cost of the new frames only. A unidirectional tagger is causal, which makes this
     exact: the probabilities of frame ``t`` depend on frames ``0..t`` only.
+
+    Which networks stream:
+
+    - ``module='lstm'`` (the default) and ``module='gru'``, unidirectional: the state
+      is the LSTM's ``(h, c)`` or the GRU's ``h``.
+    - ``module=MyNet``, your own network, when it defines
+      ``forward_with_state(x, state) -> (logits, state)``: ``x`` float32 ``(N, T, F)``
+      standardised as ``forward`` receives it (missing frames filled), ``state`` None
+      for a new recording, then whatever the previous call returned; logits
+      ``(N, T, n_outputs)``. Feeding chunks this way must give the logits that
+      ``forward`` gives for the whole recording (a causal network: a recurrent layer,
+      or a convolution padded on the left only, keeping its last frames as the
+      state); that promise is yours, and the tests of your network should check it.
+      Without ``forward_with_state``, making the stream raises a ValueError with this
+      fix, before any frame is read.
 
     The stream holds a snapshot of the tagger taken when it was made: a copy of the
     network in evaluation mode on the tagger's device, the classes and the prior
@@ -31,7 +67,8 @@ class FrameStream:
     Parameters
     ----------
     tagger : LSTMBlinkTagger
-        A fitted tagger with ``bidirectional=False``.
+        A fitted tagger with ``bidirectional=False``, or with your own network that
+        defines ``forward_with_state``.
 
     Attributes
     ----------
@@ -48,8 +85,8 @@ class FrameStream:
     sklearn.exceptions.NotFittedError
         For a tagger that is not fitted.
     ValueError
-        For a bidirectional tagger, or with ``prior_correction=True`` when a class had
-        weight 0 in training.
+        For a bidirectional tagger, your own network without ``forward_with_state``,
+        or with ``prior_correction=True`` when a class had weight 0 in training.
 
     See Also
     --------
@@ -89,7 +126,10 @@ class FrameStream:
         check_is_fitted(tagger, msg=(
             "This %(name)s instance is not fitted yet: call fit before stream(), which "
             "streams a trained network."))
-        if tagger.module_.lstm.bidirectional:
+        module = tagger.module_
+        require_forward_with_state(module, "stream()", otherwise="call predict_proba on "
+                                                                 "whole recordings")
+        if not isinstance(module, UserNetwork) and module.rnn.bidirectional:
             raise ValueError(
                 "stream() needs a unidirectional tagger, but this one is bidirectional: its "
                 "backward direction reads each recording from its end, so a frame's "
@@ -100,7 +140,7 @@ class FrameStream:
         self._training_weight = (np.array(tagger.training_weight_, dtype=np.float64)
                                  if tagger.prior_correction else None)
         self._device = torch.device(tagger.device_)
-        self._module = copy.deepcopy(tagger.module_).to(self._device).eval()
+        self._module = copy.deepcopy(module).to(self._device).eval()
         self._module.requires_grad_(False)
         self._to_proba = tagger._targets.to_proba
         self._classes = np.array(tagger.classes_, copy=True)
@@ -122,7 +162,8 @@ class FrameStream:
         return self._n_frames
 
     def reset(self):
-        """Start a new recording: zero LSTM state, ``n_frames_`` back to 0."""
+        """Start a new recording: no state (zeros for the built-in networks, None for
+        your own ``forward_with_state``), ``n_frames_`` back to 0."""
         self._state = None
         self._n_frames = 0
 

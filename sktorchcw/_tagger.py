@@ -125,12 +125,18 @@ class LSTMBlinkTagger(SequenceEstimator):
     def stream(self):
         """Start predicting a live recording that arrives frame by frame.
 
-        The returned stream carries the LSTM state from one
+        The returned stream carries the network's state from one
         :meth:`~FrameStream.update` to the next, so each call costs only its new
         frames, and the probabilities equal those of :meth:`predict_proba` on the
         whole recording, however the frames are chunked. It works on a snapshot of
         the fitted network, classes and prior correction: fitting again or
         ``set_params`` leaves it unchanged.
+
+        Streams: the unidirectional built-in networks (``module='lstm'``, state
+        ``(h, c)``; ``module='gru'``, state ``h``) and your own network when it
+        defines ``forward_with_state(x, state) -> (logits, state)`` (``state`` None
+        for a new recording; logits ``(N, T, n_outputs)``; chunks must give the
+        logits of ``forward`` on the whole recording): see :class:`FrameStream`.
 
         Returns
         -------
@@ -146,6 +152,8 @@ class LSTMBlinkTagger(SequenceEstimator):
         ValueError
             For ``bidirectional=True``: the backward direction reads each recording
             from its end, so a frame's probability depends on frames not yet seen.
+            For your own network without ``forward_with_state``, with the fix,
+            before any frame is read.
 
         See Also
         --------

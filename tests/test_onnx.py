@@ -1,6 +1,7 @@
 """export_onnx: the exported graph run by onnxruntime gives predict_proba, for both
 estimators, fixed-length and ragged input, uni- and bidirectional, single logit and prior
-correction; and it refuses what it cannot export, clearly."""
+correction, the built-in LSTM and GRU; and it refuses what it cannot export, clearly.
+(A network of the user's own: tests/test_deploy_networks.py.)"""
 
 import json
 import sys
@@ -15,6 +16,7 @@ from sklearn.preprocessing import FunctionTransformer
 
 import sktorchcw
 from sktorchcw import LSTMBlinkClassifier, LSTMBlinkTagger, export_onnx
+from sktorchcw._onnx import STATE_INPUTS, STATE_OUTPUTS
 from sktorchcw.datasets import make_blink_dataset
 
 onnx = pytest.importorskip("onnx", reason="export_onnx needs the [onnx] extra")
@@ -29,6 +31,14 @@ VARIANTS = {
                                        "class_weight": "balanced", "prior_correction": True},
     "bidirectional, prior correction": {"bidirectional": True, "class_weight": "balanced",
                                         "prior_correction": True},
+    # The built-in GRU: ONNX's GRU operator, gates reordered, linear_before_reset=1.
+    "GRU": {"module": "gru"},
+    "GRU, bidirectional, two layers, single logit, prior correction": {
+        "module": "gru", "bidirectional": True, "num_layers": 2,
+        "criterion": torch.nn.BCEWithLogitsLoss, "class_weight": "balanced",
+        "prior_correction": True},
+    "GRU without bias, dropout": {"module": "gru", "module__bias": False, "num_layers": 2,
+                                  "dropout": 0.5},
 }
 
 
@@ -132,6 +142,8 @@ def test_batch_size_and_length_are_dynamic(estimator, windows, tmp_path):
 def test_classes_and_a_description_travel_in_the_metadata(estimator, tmp_path):
     metadata = session_of(estimator, tmp_path).get_modelmeta().custom_metadata_map
     assert json.loads(metadata["classes"]) == estimator.classes_.tolist()
+    assert metadata["module"] == estimator.module_.rnn.mode.lower()  # 'lstm' or 'gru'
+    assert int(metadata["num_layers"]) == estimator.module_.rnn.num_layers
     assert metadata["estimator"] == type(estimator).__name__
     assert metadata["n_features"] == "2"
     assert json.loads(metadata["prior_correction"]) == estimator.prior_correction
@@ -218,6 +230,10 @@ STREAMING = {
     "two layers, prior correction": {"num_layers": 2, "class_weight": "balanced",
                                      "prior_correction": True},
     "single logit": {"criterion": torch.nn.BCEWithLogitsLoss},
+    "GRU": {"module": "gru"},
+    "GRU, two layers, single logit, prior correction": {
+        "module": "gru", "num_layers": 2, "criterion": torch.nn.BCEWithLogitsLoss,
+        "class_weight": "balanced", "prior_correction": True},
 }
 
 
@@ -231,16 +247,23 @@ def stateful_session(estimator, tmp_path):
     return session_of(estimator, tmp_path, stateful=True)
 
 
+def state_names(estimator):
+    """The state inputs and outputs of a stateful graph: an LSTM's h and c, a GRU's h."""
+    n_states = 2 if estimator.module_.rnn.mode == "LSTM" else 1
+    return list(STATE_INPUTS[:n_states]), list(STATE_OUTPUTS[:n_states])
+
+
 def zero_state(estimator, n):
-    lstm = estimator.module_.lstm
-    zeros = np.zeros((lstm.num_layers, n, lstm.hidden_size), dtype=np.float32)
-    return zeros, zeros.copy()
+    rnn = estimator.module_.rnn
+    return tuple(np.zeros((rnn.num_layers, n, rnn.hidden_size), dtype=np.float32)
+                 for _ in state_names(estimator)[0])
 
 
 def run_stateful(session, x, lengths, state):
-    proba, h, c = session.run(None, {"x": x, "lengths": np.asarray(lengths, np.int64),
-                                     "state_h": state[0], "state_c": state[1]})
-    return proba, (h, c)
+    names = [item.name for item in session.get_inputs()][2:]
+    proba, *next_state = session.run(None, {"x": x, "lengths": np.asarray(lengths, np.int64),
+                                            **dict(zip(names, state, strict=True))})
+    return proba, tuple(next_state)
 
 
 def test_chunks_through_a_stateful_graph_equal_predict_proba(streaming_tagger, ragged,
@@ -341,24 +364,30 @@ def test_the_plain_graph_has_no_state_and_the_stateful_one_says_so(streaming_tag
     assert [item.name for item in plain.get_inputs()] == ["x", "lengths"]
     assert [item.name for item in plain.get_outputs()] == ["probabilities"]
     stateful = stateful_session(streaming_tagger, tmp_path)
-    assert [item.name for item in stateful.get_inputs()] == ["x", "lengths", "state_h",
-                                                             "state_c"]
-    assert [item.name for item in stateful.get_outputs()] == ["probabilities", "next_state_h",
-                                                              "next_state_c"]
-    lstm = streaming_tagger.module_.lstm
-    assert stateful.get_inputs()[2].shape == [lstm.num_layers, "batch", lstm.hidden_size]
+    inputs, outputs = state_names(streaming_tagger)
+    assert [item.name for item in stateful.get_inputs()] == ["x", "lengths", *inputs]
+    assert [item.name for item in stateful.get_outputs()] == ["probabilities", *outputs]
+    rnn = streaming_tagger.module_.rnn
+    shape = [rnn.num_layers, "batch", rnn.hidden_size]
+    assert all(item.shape == shape for item in stateful.get_inputs()[2:])
     metadata = stateful.get_modelmeta().custom_metadata_map
     assert json.loads(metadata["stateful"]) is True
-    assert int(metadata["num_layers"]) == lstm.num_layers
-    assert int(metadata["hidden_size"]) == lstm.hidden_size
+    assert int(metadata["num_layers"]) == rnn.num_layers
+    assert int(metadata["hidden_size"]) == rnn.hidden_size
+    assert json.loads(metadata["state_inputs"]) == inputs
+    assert json.loads(metadata["state_outputs"]) == outputs
+    assert json.loads(metadata["state_shapes"]) == [shape] * len(inputs)
 
 
-def test_a_bidirectional_model_cannot_be_stateful(windows, frame_labels, tmp_path):
+@pytest.mark.parametrize("module", ["lstm", "gru"])
+def test_a_bidirectional_model_cannot_be_stateful(windows, frame_labels, module, tmp_path):
     X, _ = windows
-    tagger = LSTMBlinkTagger(**FAST, bidirectional=True).fit(X, frame_labels)
+    tagger = LSTMBlinkTagger(**FAST, module=module, bidirectional=True).fit(X, frame_labels)
     with pytest.raises(ValueError, match="stateful=True needs a unidirectional model"):
         export_onnx(tagger, tmp_path / "model.onnx", stateful=True)
     assert not (tmp_path / "model.onnx").exists()
+    with pytest.raises(ValueError, match=r"stream\(\) needs a unidirectional tagger"):
+        tagger.stream()
 
 
 @pytest.mark.parametrize("stateful", ["yes", 1, None])
@@ -441,9 +470,8 @@ def test_an_lstm_without_bias_and_with_dropout_exports(windows, ragged, tmp_path
     assert_close(run(session_of(clf, tmp_path), x, lengths), clf.predict_proba(ragged))
 
 
-@pytest.mark.parametrize("standardize", [True, "robust", False])
-def test_missing_frames_are_read_as_the_estimator_reads_them(windows, frame_labels, ragged,
-                                                             standardize, tmp_path):
+def with_missing_frames(windows, ragged):
+    """The windows and the ragged recordings with missing frames (a NaN feature)."""
     X, y = windows
     X = X.copy()
     X[::7, 3:5] = np.nan
@@ -451,15 +479,28 @@ def test_missing_frames_are_read_as_the_estimator_reads_them(windows, frame_labe
     gaps = [sequence.copy() for sequence in ragged]
     gaps[0][[2, 3, 10]] = np.nan
     gaps[2][1, 0] = np.nan
-    params = {**FAST, "missing": "mask", "standardize": standardize}
-    for estimator in (LSTMBlinkClassifier(**params).fit(X, y),
-                      LSTMBlinkTagger(**params).fit(X, frame_labels)):
+    return X, y, gaps
+
+
+def assert_graphs_read_missing_frames_as_the_estimators(estimators, X, gaps, tmp_path):
+    for estimator in estimators:
         session = session_of(estimator, tmp_path)
         assert session.get_modelmeta().custom_metadata_map["missing"] == "mask"
         assert_close(run(session, X, [X.shape[1]] * len(X)), estimator.predict_proba(X))
         batch, lengths = padded(gaps)
         assert_close(valid_part(run(session, batch, lengths), lengths, estimator),
                      estimator.predict_proba(gaps))
+
+
+@pytest.mark.parametrize("module", ["lstm", "gru"])
+@pytest.mark.parametrize("standardize", [True, "robust", False])
+def test_missing_frames_are_read_as_the_estimator_reads_them(windows, frame_labels, ragged,
+                                                             standardize, module, tmp_path):
+    X, y, gaps = with_missing_frames(windows, ragged)
+    params = {**FAST, "missing": "mask", "standardize": standardize, "module": module}
+    assert_graphs_read_missing_frames_as_the_estimators(
+        (LSTMBlinkClassifier(**params).fit(X, y), LSTMBlinkTagger(**params).fit(X, frame_labels)),
+        X, gaps, tmp_path)
 
 
 def test_a_stateful_graph_streams_missing_frames_as_the_stream_does(windows, frame_labels,

@@ -44,6 +44,10 @@ CONFIGS = {
                          prior_correction=True),
     "two_layers_dropout": dict(num_layers=2, dropout=0.3, module__proj_size=4),
     "three_string_classes": dict(class_weight="balanced", prior_correction=True),
+    # The built-in GRU: its state is one tensor, h.
+    "gru_two_layers_prior_correction": dict(module="gru", num_layers=2,
+                                            class_weight={1: 5.0}, prior_correction=True),
+    "gru_single_logit": dict(module="gru", criterion=nn.BCEWithLogitsLoss),
 }
 
 
@@ -110,6 +114,8 @@ def test_the_configurations_are_what_they_claim(taggers):
     assert taggers["two_layers_dropout"].module_.lstm.num_layers == 2
     assert taggers["two_layers_dropout"].module_.lstm.proj_size == 4
     assert taggers["three_string_classes"].module_.head.out_features == 3
+    assert taggers["gru_two_layers_prior_correction"].module_.rnn.mode == "GRU"
+    assert taggers["gru_single_logit"].module_.head.out_features == 1
     for name in ("prior_correction", "single_logit", "three_string_classes"):
         assert taggers[name].prior_correction
         assert not np.allclose(taggers[name].training_weight_, 1.0)
