@@ -162,6 +162,23 @@ class FrameLSTM(nn.Module):
         return self.head(output), state
 
 
+class LastFrameGRU(nn.Module):
+    """A classifier: a GRU whose output after the last frame gives the logits; its state
+    is the GRU's h (fixed-length input only: it reads the padding)."""
+
+    def __init__(self, n_features, n_outputs, hidden=6):
+        super().__init__()
+        self.gru = nn.GRU(n_features, hidden, batch_first=True)
+        self.head = nn.Linear(hidden, n_outputs)
+
+    def forward(self, x):
+        return self.forward_with_state(x, None)[0]
+
+    def forward_with_state(self, x, state):
+        output, state = self.gru(x, state)
+        return self.head(output[:, -1]), state
+
+
 USER_CASES = {
     "classifier, Conv1d with lengths": (LSTMBlinkClassifier, MeanPoolConv, {}),
     "classifier, single logit, prior correction": (
@@ -326,6 +343,18 @@ def test_user_network_stateful_graph_names_its_state(user_streaming, tmp_path):
     assert [item.name for item in session.get_inputs()] == ["x", "lengths", *names]
     assert [item.name for item in session.get_outputs()] == [
         "probabilities", *("next_" + name for name in names)]
+
+
+def test_user_classifier_stateful_graph_answers_for_everything_seen_so_far(windows,
+                                                                            tmp_path):
+    X, y = windows
+    clf = LSTMBlinkClassifier(module=LastFrameGRU, prior_correction=True,
+                              class_weight="balanced", **FAST).fit(X, y)
+    session = session_of(clf, tmp_path, stateful=True)
+    state = zero_state(session, len(X))
+    for start, stop in [(0, 3), (3, 4), (4, 12), (12, 20)]:
+        proba, state = run_stateful(session, X[:, start:stop], [stop - start] * len(X), state)
+        assert_close(proba, clf.predict_proba(X[:, :stop]))
 
 
 def test_user_network_stateful_rows_move_on_keep_their_state_or_say_nan(user_streaming,
