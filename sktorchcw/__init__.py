@@ -17,10 +17,11 @@ __version__ = "0.1.0"
 def load(path, device=None, *, modules=None):
     """Read a model written by ``save``; never runs code from the file.
 
-    The file holds an :class:`LSTMBlinkClassifier` or an :class:`LSTMBlinkTagger`, which
-    comes back fitted. Its tensors are read by safetensors and the rest is JSON: nothing
-    calls ``torch.load`` or unpickles anything, on any torch version, and nothing a file
-    names is imported.
+    The file holds an :class:`LSTMBlinkClassifier`, an :class:`LSTMBlinkTagger`, or a
+    :class:`sktorchcw.skorch.NeuralNetClassifier` or ``NeuralNetBinaryClassifier``
+    (written by its ``save``), which comes back fitted, of the same class. Its tensors
+    are read by safetensors and the rest is JSON: nothing calls ``torch.load`` or
+    unpickles anything, on any torch version, and nothing a file names is imported.
 
     Parameters
     ----------
@@ -29,7 +30,8 @@ def load(path, device=None, *, modules=None):
     device : str, default=None
         Where to put the model: 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'. None uses
         the saved ``device`` parameter, falling back to the CPU (with a warning)
-        when that device is not available here, e.g. a model saved on a GPU.
+        when that device is not available here, e.g. a model saved on a GPU; a skorch
+        net's file stores no device, and None puts it on the CPU.
     modules : list of nn.Module subclasses, default=None
         The classes of your own networks (``module=MyNet``), imported by you. A file
         names its network's class by its qualified name and module, and ``load``
@@ -40,7 +42,7 @@ def load(path, device=None, *, modules=None):
 
     Returns
     -------
-    LSTMBlinkClassifier or LSTMBlinkTagger
+    LSTMBlinkClassifier, LSTMBlinkTagger or a sktorchcw.skorch net
         Fitted: ``predict`` and ``predict_proba`` give what the saved model gave.
 
     Raises
@@ -64,7 +66,11 @@ def load(path, device=None, *, modules=None):
         clf.save("model.sktorchcw")
         clf = sktorchcw.load("model.sktorchcw", modules=[MyNet])
     """
-    estimators = {"LSTMBlinkClassifier": LSTMBlinkClassifier, "LSTMBlinkTagger": LSTMBlinkTagger}
+    from .skorch import NeuralNetBinaryClassifier, NeuralNetClassifier
+
+    estimators = {"LSTMBlinkClassifier": LSTMBlinkClassifier, "LSTMBlinkTagger": LSTMBlinkTagger,
+                  "NeuralNetClassifier": NeuralNetClassifier,
+                  "NeuralNetBinaryClassifier": NeuralNetBinaryClassifier}
     return _load_model(path, estimators, device=device, modules=modules)
 
 __all__ = [

@@ -191,6 +191,62 @@ class _ClassWeightedClassifier(ClassWeightedTraining):
         if hasattr(self, "classes_fitted_"):  # skorch infers classes from y: the codes
             self.classes_inferred_ = self.classes_fitted_
 
+    # -- safe model files -----------------------------------------------------------------
+
+    def save(self, path, optimizer=True):
+        """Write the fitted net to a safe model file, read back by :func:`sktorchcw.load`.
+
+        The file is a safetensors file with JSON metadata and a checksum: the module's
+        state dict, its class by name (rebuilt by ``load`` only from the classes you pass
+        in ``modules=``) and ``module__*`` arguments, criterion and optimizer (torch's own,
+        by name), ``lr``, ``max_epochs``, ``batch_size``, the weighting parameters, the
+        classes, ``class_weight_``, ``training_weight_`` and the history. Nothing in it is
+        code, and reading it never unpickles or imports anything the file names.
+
+        Not stored (training only; a warning when set): ``callbacks``, ``train_split``,
+        ``dataset``, ``iterator_*``. The loaded net has skorch's defaults for them.
+
+        Parameters
+        ----------
+        path : str, path-like or binary file object
+            Where to write.
+        optimizer : bool, default=True
+            Also store the optimizer's state, so that ``partial_fit`` continues as this
+            net would; False writes a smaller file, for prediction.
+
+        Raises
+        ------
+        ValueError
+            For what a safe file cannot hold: a module given as an instance (pass the
+            class and its ``module__*`` arguments), a callable ``class_weight`` or
+            ``predict_nonlinearity``, a criterion or optimizer that is not torch's, a
+            ``module__*`` argument that is not a plain value; or a net not fitted.
+
+        Examples
+        --------
+        >>> import io, numpy as np, torch, sktorchcw
+        >>> from torch import nn
+        >>> from sktorchcw.skorch import NeuralNetClassifier
+        >>> X = np.random.default_rng(0).normal(size=(100, 4)).astype("float32")
+        >>> y = np.where(X[:, 0] > 1.0, "rare", "common")
+        >>> _ = torch.manual_seed(0)
+        >>> net = NeuralNetClassifier(nn.Linear, module__in_features=4,
+        ...                           module__out_features=2, criterion=nn.CrossEntropyLoss,
+        ...                           class_weight="balanced", max_epochs=2,
+        ...                           verbose=0).fit(X, y)
+        >>> file = io.BytesIO()
+        >>> net.save(file)
+        >>> _ = file.seek(0)
+        >>> loaded = sktorchcw.load(file, modules=[nn.Linear])
+        >>> bool((loaded.predict_proba(X) == net.predict_proba(X)).all())
+        True
+        >>> loaded.classes_
+        array(['common', 'rare'], dtype='<U6')
+        """
+        from ._persistence import save_net
+
+        save_net(self, path, optimizer=optimizer)
+
     # -- the criterion, the batches and the outputs ---------------------------------------
 
     def initialize_criterion(self):
