@@ -1263,7 +1263,8 @@ def save_net(net, path, *, optimizer=True):
         "history": json.loads(json.dumps(net.history_.to_list(), default=_plain)),
     }
     if optimizer:
-        if getattr(net, OPTIMIZER_STATE_MISSING, False):
+        # Set at load to the number of epochs then: trained since, the net has a state.
+        if getattr(net, OPTIMIZER_STATE_MISSING, None) == len(net.history_):
             warn_at_caller(
                 "This net was loaded from a file without optimizer state and not trained "
                 "since, so it has none to save: the file is for prediction only, as that one "
@@ -1367,7 +1368,7 @@ def _load_net(name, metadata, tensors, estimators, device, modules):
     net.classes_inferred_ = classes
     net.history_ = History(metadata["history"])
     if "optimizer" not in metadata:
-        setattr(net, OPTIMIZER_STATE_MISSING, True)
+        setattr(net, OPTIMIZER_STATE_MISSING, len(net.history_))
         return net
     _load_stored_optimizer(name, net.optimizer_, metadata, tensors)
     return net

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from test_persistence import _rewrite
+from test_persistence import _contents, _rewrite
 from torch import nn
 
 import sktorchcw
@@ -93,7 +93,11 @@ def test_round_trip_of_the_binary_classifier(tabular, tmp_path):
     np.testing.assert_array_equal(loaded.classes_, [False, True])
     np.testing.assert_array_equal(loaded.predict_proba(X), net.predict_proba(X))
     np.testing.assert_array_equal(loaded.predict(X), net.predict(X))
+    with pytest.warns(UserWarning, match="no optimizer state|none to save"):
+        loaded.save(tmp_path / "again.sktorchcw")
     loaded.set_params(train_split=None).partial_fit(X, labels)  # the optimizer restarts
+    loaded.save(tmp_path / "trained.sktorchcw")  # trained since: its optimizer state is saved
+    assert "optimizer" in _contents(tmp_path / "trained.sktorchcw")[0]
 
 
 def test_a_file_naming_a_class_not_passed_is_refused(saved):
