@@ -926,23 +926,30 @@ default=None
             ``(n_timesteps_i,)`` array per recording (it iterates like a list, and
             scikit-learn's ``cross_val_predict`` can put the folds' together).
         """
-        proba, sequences = self._probabilities(X, log=False)
-        return self._targets.in_structure_of_X(self.classes_[proba.argmax(axis=-1)], sequences)
+        codes, sequences = self._probabilities(X, log=False, most_probable=True)
+        return self._targets.in_structure_of_X(self.classes_[codes], sequences)
 
-    def _probabilities(self, X, *, log):
+    def _probabilities(self, X, *, log, most_probable=False):
         """Probabilities (or their logarithms) of X, classes on the last axis, prior-corrected
         when asked: ``(n, C)`` for the classifier, ``(n, T, C)`` for the tagger on array X
         and ``(n_frames, C)`` on a collection of recordings; and the sequences they belong
-        to. Computed batch by batch, each written where its recordings belong."""
+        to. Computed batch by batch, each written where its recordings belong; with
+        ``most_probable``, only each batch's most probable class indices are kept (in the
+        smallest integer type), so the probabilities of all frames are never held."""
         check_is_fitted(self)
         sequences = check_predict_input(self, X, self.input_layout_)
+        per_frame = self._targets.per_frame
+        code_type = np.min_scalar_type(len(self.classes_) - 1)
         outputs = None
         for rows, logits in self.net_.predict_batches(self._dataset(sequences),
                                                       **self._prediction_batching(sequences)):
             values = self._corrected(self._outputs(logits, log=log), log=log)
+            if most_probable:
+                values = values.argmax(axis=-1).astype(code_type)
             if outputs is None:
-                outputs = np.empty(_output_shape(values, sequences), dtype=values.dtype)
-            _put(outputs, rows, values, sequences)
+                outputs = np.empty(_output_shape(values, sequences, per_frame),
+                                   dtype=values.dtype)
+            _put(outputs, rows, values, sequences, per_frame)
         return outputs, sequences
 
     def _dataset(self, sequences, y_encoded=None, sample_weight=None):
@@ -1063,18 +1070,17 @@ default=None
 
 
 
-def _output_shape(values, sequences):
-    """The shape of all outputs, given one batch's ``values`` (classes last)."""
-    if values.ndim == 2:  # one output per recording
-        return (sequences.n_samples, values.shape[1])
-    if sequences.ragged:  # one per frame, frames of all recordings one after the other
-        return (len(sequences.frames), values.shape[2])
+def _output_shape(values, sequences, per_frame):
+    """The shape of all outputs, given one batch's ``values`` (one row per recording of the
+    batch; per frame, the batch's frames on the second axis)."""
+    if per_frame and sequences.ragged:  # frames of all recordings one after the other
+        return (len(sequences.frames), *values.shape[2:])
     return (sequences.n_samples, *values.shape[1:])
 
 
-def _put(outputs, rows, values, sequences):
+def _put(outputs, rows, values, sequences, per_frame):
     """Write one batch's ``values`` (of the recordings ``rows``) into ``outputs``."""
-    if values.ndim == 2 or not sequences.ragged:
+    if not (per_frame and sequences.ragged):
         outputs[rows] = values
         return
     lengths = sequences.lengths[rows]
