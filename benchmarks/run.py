@@ -1334,7 +1334,8 @@ def skorch_epochs(X, y, device, variants, rounds):
     alternating order. Returns ``{name: [seconds of the epoch, ...]}`` (skorch's
     ``EpochTimer``: from ``on_epoch_begin`` to ``on_epoch_end``, every batch and the
     net's own epoch-end work) and ``{name: [seconds of the partial_fit call, ...]}``
-    (also the call's data checks and dataset building).
+    (also the call's data checks and dataset building), and the process CPU time of the
+    call (less disturbed than the wall clock by other processes on a shared machine).
     """
     nets = {}
     for name, (net_class, params, fit_params) in variants.items():
@@ -1342,16 +1343,18 @@ def skorch_epochs(X, y, device, variants, rounds):
         nets[name] = net_class(max_epochs=1, device=device, train_split=None, verbose=0,
                                **params).fit(X, y, **fit_params)
     calls = {name: [] for name in variants}
+    cpu = {name: [] for name in variants}
 
     def epoch(name):
         net, fit_params = nets[name], variants[name][2]
-        start = now(device)
+        start, start_cpu = now(device), time.process_time()
         net.partial_fit(X, y, **fit_params)
         calls[name].append(now(device) - start)
+        cpu[name].append(time.process_time() - start_cpu)
         return net.history[-1, "dur"]
 
     epochs = alternate({name: (lambda name=name: epoch(name)) for name in nets}, rounds)
-    return epochs, calls
+    return epochs, calls, cpu
 
 
 def bench_skorch_dropin(sizes, device):
@@ -1376,7 +1379,7 @@ def bench_skorch_dropin(sizes, device):
         if not softmax:
             variants["weighted"] = (WeightedClassifier, {**common, "class_weight": "balanced"},
                                     {"sample_weight": weights})
-        epochs, calls = skorch_epochs(X, y, device, variants, sizes.tabular_rounds)
+        epochs, calls, cpu = skorch_epochs(X, y, device, variants, sizes.tabular_rounds)
         times = medians(epochs)
 
         def ratio(first, second, results=epochs):
@@ -1398,9 +1401,12 @@ def bench_skorch_dropin(sizes, device):
                 continue
             value, per_round = ratio(first, second)
             rows.append(row("q", text + suffix, value, "ratio", target, per_round))
-        value, per_round = ratio("balanced", "skorch", calls)
-        rows.append(row("q", "balanced / skorch's, partial_fit call" + suffix, value,
-                        "ratio", samples=per_round))
+        for results, what in [(calls, "partial_fit call"), (cpu, "CPU time")]:
+            for first, second, text in [("balanced", "skorch", "balanced / skorch's"),
+                                        ("balanced", "ours", "balanced / unweighted")]:
+                value, per_round = ratio(first, second, results)
+                rows.append(row("q", f"{text}, {what}{suffix}", value, "ratio",
+                                samples=per_round))
     return rows
 
 
@@ -1438,13 +1444,18 @@ def ragged_recordings(n, shortest, longest, seed=0):
 
 def estimator_epochs(estimators, X, y, device, rounds):
     """Epoch times of fitted estimators, one more epoch each in turn (``partial_fit``),
-    alternating as in b: skorch's ``EpochTimer`` duration of that epoch."""
+    alternating as in b: skorch's ``EpochTimer`` duration of that epoch, and the process
+    CPU time of the ``partial_fit`` call (as in q)."""
+    cpu = {name: [] for name in estimators}
 
-    def epoch(estimator):
-        estimator.partial_fit(X, y)
-        return estimator.net_.history[-1, "dur"]
+    def epoch(name):
+        start_cpu = time.process_time()
+        estimators[name].partial_fit(X, y)
+        cpu[name].append(time.process_time() - start_cpu)
+        return estimators[name].net_.history[-1, "dur"]
 
-    return alternate({name: (lambda e=e: epoch(e)) for name, e in estimators.items()}, rounds)
+    epochs = alternate({name: (lambda name=name: epoch(name)) for name in estimators}, rounds)
+    return epochs, cpu
 
 
 def bench_user_gru(sizes, device):
@@ -1472,11 +1483,14 @@ def bench_user_gru(sizes, device):
             }
             for estimator in estimators.values():
                 estimator.fit(X, target)
-            results = estimator_epochs(estimators, X, target, device, sizes.gru_rounds)
+            results, cpu = estimator_epochs(estimators, X, target, device, sizes.gru_rounds)
             labels = {"builtin": f"{name}, module='gru' epoch ({kind})",
                       "user": f"{name}, user-module GRU epoch ({kind})"}
             rows += compare("r", results, labels, f"{name} built-in / user GRU ({kind})", "s",
                             within_factor(1.05))
+            per_round = np.divide(cpu["builtin"], cpu["user"])
+            rows.append(row("r", f"{name} built-in / user, CPU time ({kind})",
+                            np.median(per_round), "ratio", samples=per_round))
     return rows
 
 
