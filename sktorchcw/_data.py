@@ -27,7 +27,7 @@ from sklearn.utils.validation import _check_sample_weight, validate_data
 __all__ = ["Sequences", "check_fit_input", "check_predict_input", "check_continued_input",
            "check_some_weight_positive", "check_sample_weight", "encode_labels",
            "check_sequences", "check_label_types", "check_classes", "check_y_given",
-           "check_weights_in_float32_range", "as_float32", "NEW_CLASS_HINT"]
+           "check_weights_in_float32_range", "as_float32", "count_codes", "NEW_CLASS_HINT"]
 
 COLUMNS = "columns"
 SEQUENCES = "sequences"
@@ -210,15 +210,32 @@ def check_weights_in_float32_range(weights, name):
 def check_some_weight_positive(class_weight, y_encoded, sample_weight):
     """A ValueError when class and sample weights leave no target with a positive weight."""
     if sample_weight is None:  # counted, without a per-target copy
-        present = np.bincount(y_encoded, minlength=len(class_weight)) > 0
+        present = count_codes(y_encoded, len(class_weight)) > 0
         positive = bool(np.any(np.asarray(class_weight)[present] > 0))
-    else:
-        positive = bool(np.any(class_weight[y_encoded] * sample_weight > 0))
+    else:  # a chunk at a time: no per-target products of the whole data
+        class_weight = np.asarray(class_weight)
+        positive = any(
+            np.any(class_weight[y_encoded[start:start + CHUNK_FRAMES]]
+                   * sample_weight[start:start + CHUNK_FRAMES] > 0)
+            for start in range(0, len(y_encoded), CHUNK_FRAMES))
     if not positive:
         raise ValueError(
             "Every training sample has weight zero (class_weight[y] * sample_weight), so there "
             "is nothing to learn from; give some samples a positive weight."
         )
+
+
+def count_codes(codes, minlength=0):
+    """``np.bincount(codes, minlength=minlength)`` (int64), counted a chunk at a time:
+    ``np.bincount`` first copies its input to ``intp``, 8 bytes per value, which for the
+    one-byte class codes of every frame would be 8 times their size."""
+    counts = np.zeros(minlength, dtype=np.int64)
+    for start in range(0, len(codes), CHUNK_FRAMES):
+        part = np.bincount(codes[start:start + CHUNK_FRAMES], minlength=minlength)
+        if len(part) > len(counts):
+            counts = np.concatenate([counts, np.zeros(len(part) - len(counts), np.int64)])
+        counts[:len(part)] += part
+    return counts
 
 
 def _check_X(estimator, X, *, reset, fitted_layout=None):
@@ -368,16 +385,20 @@ def _from_ragged(items, *, allow_nan=False):
     """The sequences copied once into one frame buffer: their shapes first, then each
     sequence checked and converted on its own, straight into its place (so no second
     copy of the whole data exists at any time)."""
-    shapes = [_sequence_shape(i, item, allow_nan) for i, item in enumerate(items)]
-    first = shapes[0][1]
-    odd = next((i for i, shape in enumerate(shapes) if shape[1] != first), None)
-    if odd is not None:
+    # Shapes straight into two arrays: no list of a Python tuple per sequence.
+    lengths = np.empty(len(items), dtype=np.int64)
+    features = np.empty(len(items), dtype=np.int64)
+    for index, item in enumerate(items):
+        lengths[index], features[index] = _sequence_shape(index, item, allow_nan)
+    first = int(features[0])
+    odd = np.flatnonzero(features != first)
+    if odd.size:
         raise ValueError(
             f"All sequences must have the same number of features per time step: sequence 0 "
-            f"has {first}, sequence {odd} has {shapes[odd][1]}."
+            f"has {first}, sequence {odd[0]} has {features[odd[0]]}."
         )
-    lengths = np.array([shape[0] for shape in shapes], dtype=np.int64)
-    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    offsets = np.zeros(len(items), dtype=np.int64)
+    np.cumsum(lengths[:-1], out=offsets[1:])
     frames = np.empty((int(lengths.sum()), first), dtype=np.float32)
     for index, (item, start, length) in enumerate(zip(items, offsets, lengths, strict=True)):
         frames[start:start + length] = _sequence_array(index, item, allow_nan)

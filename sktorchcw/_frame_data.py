@@ -36,9 +36,9 @@ def check_frame_fit_input(estimator, X, y, classes=None):
     """
     check_y_given(estimator, y)
     sequences = check_sequences(estimator, X)
-    chunks = _frame_labels(y, sequences)
+    labels = _FrameLabels(y, sequences)
+    found = labels.check_given(unique=classes is None)
     if classes is None:
-        found = [np.unique(labels) for _, _, labels in chunks]
         labels_found = np.concatenate(found)
         if labels_found.dtype == object:
             check_label_types(labels_found)
@@ -51,8 +51,7 @@ def check_frame_fit_input(estimator, X, y, classes=None):
             f"y has only one class ({classes[0]!r}) in all its frames; a tagger needs frames "
             "of at least two classes (with partial_fit, list them all in classes=...)."
         )
-    codes = _codes(chunks, classes, len(sequences.frames),
-                   hint="List every label of y in classes.")
+    codes = labels.codes(classes, hint="List every label of y in classes.")
     return sequences, classes, codes
 
 
@@ -61,8 +60,9 @@ def check_frame_continued_input(estimator, X, y, *, hint):
     validation data): labels encoded with its ``classes_``."""
     check_y_given(estimator, y)
     sequences = check_sequences(estimator, X, fitted_layout=estimator.input_layout_)
-    chunks = _frame_labels(y, sequences)
-    return sequences, _codes(chunks, estimator.classes_, len(sequences.frames), hint=hint)
+    labels = _FrameLabels(y, sequences)
+    labels.check_given()
+    return sequences, labels.codes(estimator.classes_, hint=hint)
 
 
 def check_frame_sample_weight(sample_weight, sequences, *, name="sample_weight"):
@@ -115,39 +115,72 @@ def frame_rows(y, sequences, *, name):
     return label_rows(y, name=name).trimmed(sequences.valid_lengths, name=name)
 
 
-def _frame_labels(y, sequences):
-    """The labels of the observed frames (not missing), a chunk of recordings at a time:
-    ``[(start, observed, labels), ...]`` with ``start`` the chunk's first frame (in the
-    order of ``sequences.frames``), ``observed`` which of its frames the labels are of
-    (None: all) and ``labels`` a new array (the rows stay views of y). Missing and mixed
-    labels are reported by recording and frame; labels of missing frames are never read.
-    Chunks keep the temporary arrays small whatever the size of y."""
-    rows = frame_rows(y, sequences, name="y")
-    observed = sequences.observed if sequences.has_missing else None
-    chunks, start, first_row = [], 0, 0
-    while first_row < len(rows):
-        last_row, size = first_row, 0
-        while last_row < len(rows) and (size == 0 or size + len(rows[last_row]) <= CHUNK_FRAMES):
-            size += len(rows[last_row])
-            last_row += 1
-        labels = np.concatenate(rows[first_row:last_row])
-        mask = None if observed is None else observed[start:start + size]
-        if mask is not None:
-            labels = labels[mask]
-        if labels.dtype.kind in "Of" and _has_no_label(labels).any():
-            flat = int(np.flatnonzero(_has_no_label(labels))[0])
-            flat = start + (flat if mask is None else int(np.flatnonzero(mask)[flat]))
-            offsets = sequences.frame_offsets
-            recording = int(np.searchsorted(offsets, flat, side="right") - 1)
-            raise ValueError(
-                f"y[{recording}][{flat - int(offsets[recording])}] has no label (None or "
-                "NaN); every frame of a recording needs a label. Give it one, or mark the "
-                "frame missing in X (NaN features, with missing='mask'), whose label is then "
-                "never read."
-            )
-        chunks.append((start, mask, labels))
-        start, first_row = start + size, last_row
-    return chunks
+class _FrameLabels:
+    """The labels of the observed frames (not missing) of ``sequences``, read a run of
+    recordings at a time (:meth:`._labels.LabelRows.flat_chunks`): a padded table is read
+    block by block (views where its rows hold exactly the recordings' frames), separate
+    rows are concatenated a run at a time, and labels of missing frames are never read. No
+    per-frame copy of y is kept: every pass reads the chunks anew, so the temporary
+    arrays stay small whatever the size of y. Rows that do not fit their recordings are
+    refused when this is made."""
+
+    def __init__(self, y, sequences):
+        self.sequences = sequences
+        self.rows = label_rows(y, name="y")
+        self.rows.check_lengths(sequences.valid_lengths, name="y")
+
+    def chunks(self):
+        """``(start, observed, labels)`` per run of recordings: ``start`` the run's first
+        frame (in the order of ``sequences.frames``), ``observed`` which of its frames the
+        labels are of (None: all) and ``labels`` theirs, 1-D."""
+        observed = self.sequences.observed if self.sequences.has_missing else None
+        for start, labels in self.rows.flat_chunks(self.sequences.valid_lengths,
+                                                   CHUNK_FRAMES):
+            mask = None if observed is None else observed[start:start + len(labels)]
+            yield start, mask, labels if mask is None else labels[mask]
+
+    def check_given(self, *, unique=False):
+        """A ValueError naming the first frame without a label (None or NaN), by recording
+        and frame; with ``unique``, the distinct labels of every chunk (one array each).
+        Every chunk is checked for missing labels before an error of ordering the labels
+        (mixed types) is raised."""
+        found, unorderable = [], None
+        for start, mask, labels in self.chunks():
+            if labels.dtype.kind in "Of" and _has_no_label(labels).any():
+                self._no_label(start, mask, labels)
+            if unique and unorderable is None:
+                try:
+                    found.append(np.unique(labels))
+                except TypeError as error:  # raised once every label is known to be there
+                    unorderable = error
+        if unorderable is not None:
+            raise unorderable
+        return found
+
+    def _no_label(self, start, mask, labels):
+        flat = int(np.flatnonzero(_has_no_label(labels))[0])
+        flat = start + (flat if mask is None else int(np.flatnonzero(mask)[flat]))
+        offsets = self.sequences.frame_offsets
+        recording = int(np.searchsorted(offsets, flat, side="right") - 1)
+        raise ValueError(
+            f"y[{recording}][{flat - int(offsets[recording])}] has no label (None or "
+            "NaN); every frame of a recording needs a label. Give it one, or mark the "
+            "frame missing in X (NaN features, with missing='mask'), whose label is then "
+            "never read."
+        )
+
+    def codes(self, classes, *, hint):
+        """One class code per frame (0 on missing frames), in the smallest unsigned
+        integer type, encoded a chunk at a time; a ValueError names labels that are not
+        classes."""
+        codes = np.zeros(len(self.sequences.frames), dtype=frame_codes_dtype(len(classes)))
+        for start, mask, labels in self.chunks():
+            encoded = encode_labels(labels, classes, hint=hint)
+            if mask is None:
+                codes[start:start + len(encoded)] = encoded
+            else:
+                codes[start:start + len(mask)][mask] = encoded
+        return codes
 
 
 def _has_no_label(labels):
@@ -163,16 +196,3 @@ def _check_discrete(labels):
             f"y's frame labels look {kind}; a tagger needs discrete class labels (ints, "
             "strings, bools)."
         )
-
-
-def _codes(chunks, classes, n_frames, *, hint):
-    """One class code per frame (0 on missing frames), in the smallest unsigned integer
-    type, encoded a chunk at a time; a ValueError names labels that are not classes."""
-    codes = np.zeros(n_frames, dtype=frame_codes_dtype(len(classes)))
-    for start, mask, labels in chunks:
-        encoded = encode_labels(labels, classes, hint=hint)
-        if mask is None:
-            codes[start:start + len(encoded)] = encoded
-        else:
-            codes[start:start + len(mask)][mask] = encoded
-    return codes

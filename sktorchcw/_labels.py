@@ -10,11 +10,14 @@ so every format that ``fit`` accepts is accepted everywhere, in any subset of re
 """
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["LabelRows", "label_rows", "frame_weights", "ONE_PER_FRAME"]
+from ._data import CHUNK_FRAMES
+
+__all__ = ["LabelRows", "label_rows", "frame_weights", "chunk_bounds", "ONE_PER_FRAME"]
 
 ONE_PER_FRAME = (
     "Give one label per frame: an (n_recordings, n_timesteps) array (padded after each "
@@ -25,34 +28,91 @@ ONE_PER_FRAME = (
 
 @dataclass(frozen=True)
 class LabelRows:
-    """``rows``: one 1-D array per recording; ``padded``: True when they came as a padded
-    table (a row may be longer than its recording, and is then trimmed, never read);
+    """``values``: one 1-D array per recording (a list), or for a padded table the 2-D
+    array itself, one row per recording (never split into per-row objects unless
+    :attr:`rows` is asked for); ``padded``: True when they came as a padded table (a row
+    may be longer than its recording, and is then trimmed, never read);
     ``description``: how the values were given, for messages."""
 
-    rows: list
+    values: Any
     padded: bool
     description: str
 
+    @property
+    def rows(self):
+        """One 1-D array per recording (views of a padded table's rows)."""
+        return list(self.values) if isinstance(self.values, np.ndarray) else self.values
+
     def __len__(self):
-        return len(self.rows)
+        return len(self.values)
 
     def trimmed(self, lengths, *, name, against="sequence {index} of X"):
         """The rows cut to ``lengths``; a ValueError names the first row that does not fit:
         shorter than its recording, or (given as separate rows) of another length."""
-        if len(self.rows) != len(lengths):
+        self.check_lengths(lengths, name=name, against=against)
+        return [row[:length] for row, length in zip(self.rows, lengths, strict=True)]
+
+    def check_lengths(self, lengths, *, name, against="sequence {index} of X"):
+        """A ValueError unless there is one row per recording, each at least as long as
+        its recording (given as separate rows: exactly as long); it names the first row
+        that does not fit. A padded table is checked as a whole, without per-row objects."""
+        if len(self.values) != len(lengths):
             raise ValueError(
-                f"X has {len(lengths)} sequences but {name} has {len(self.rows)} "
+                f"X has {len(lengths)} sequences but {name} has {len(self.values)} "
                 f"({self.description}); give one row of frame values per recording."
             )
-        for index, (row, length) in enumerate(zip(self.rows, lengths, strict=True)):
-            if len(row) < length or (len(row) != length and not self.padded):
-                raise ValueError(
-                    f"{name}[{index}] has {len(row)} values but {against.format(index=index)} "
-                    f"has {length} frames; give one value per frame"
-                    + (" (a padded array may be longer than a recording, never shorter)."
-                       if self.padded else ".")
-                )
-        return [row[:length] for row, length in zip(self.rows, lengths, strict=True)]
+        lengths = np.asarray(lengths, dtype=np.int64)
+        if isinstance(self.values, np.ndarray):
+            row_lengths = np.full(len(lengths), self.values.shape[1], dtype=np.int64)
+        else:
+            row_lengths = np.fromiter((len(row) for row in self.values), dtype=np.int64,
+                                      count=len(self.values))
+        wrong = row_lengths < lengths
+        if not self.padded:
+            wrong |= row_lengths != lengths
+        if wrong.any():
+            index = int(np.flatnonzero(wrong)[0])
+            raise ValueError(
+                f"{name}[{index}] has {row_lengths[index]} values but "
+                f"{against.format(index=index)} has {lengths[index]} frames; give one value "
+                "per frame"
+                + (" (a padded array may be longer than a recording, never shorter)."
+                   if self.padded else ".")
+            )
+
+    def flat_chunks(self, lengths, chunk_frames):
+        """The values cut to ``lengths`` (checked with :meth:`check_lengths` first), flat,
+        recording after recording, a run of whole recordings at a time: yields
+        ``(first_frame, values)`` with ``values`` 1-D, at most ``chunk_frames`` long unless
+        one recording is longer. A padded table is read row-block by row-block (a view
+        when its rows hold exactly the recordings' frames), so no per-row objects and no
+        copy of the whole table are made; separate rows are concatenated a run at a
+        time."""
+        lengths = np.asarray(lengths, dtype=np.int64)
+        table = self.values if isinstance(self.values, np.ndarray) else None
+        for first, last, start in chunk_bounds(lengths, chunk_frames):
+            if table is None:
+                yield start, np.concatenate(self.values[first:last])
+                continue
+            block = table[first:last]
+            block_lengths = lengths[first:last]
+            if (block_lengths == table.shape[1]).all():
+                yield start, block.reshape(-1)
+            else:
+                steps = np.arange(table.shape[1])
+                yield start, block[steps[None, :] < block_lengths[:, None]]
+
+
+def chunk_bounds(lengths, chunk_frames):
+    """Runs of consecutive recordings of at most ``chunk_frames`` frames in all (at least
+    one recording a run): yields ``(first, last, first_frame)``, recordings
+    ``first:last`` starting at frame ``first_frame``."""
+    ends = np.cumsum(lengths)
+    first, start = 0, 0
+    while first < len(lengths):
+        last = max(first + 1, int(np.searchsorted(ends, start + chunk_frames, side="right")))
+        yield first, last, start
+        first, start = last, int(ends[last - 1])
 
 
 def label_rows(y, *, name="y"):
@@ -73,7 +133,7 @@ def label_rows(y, *, name="y"):
         return _collection_rows(y, name)
     array = np.asarray(y)
     if array.ndim == 2:
-        return LabelRows(list(array), True, f"a padded array of shape {array.shape}")
+        return LabelRows(array, True, f"a padded array of shape {array.shape}")
     raise ValueError(f"{name} has shape {array.shape}"
                      + (": one value per recording. " if array.ndim == 1 else ". ")
                      + ONE_PER_FRAME)
@@ -100,10 +160,12 @@ def frame_weights(sample_weight, lengths, *, name="sample_weight",
             )
         weights = np.repeat(weights, lengths)
     else:
-        rows = label_rows(sample_weight, name=name).trimmed(lengths, name=name,
-                                                             against=against)
-        try:
-            weights = np.concatenate(rows).astype(np.float64)
+        rows = label_rows(sample_weight, name=name)
+        rows.check_lengths(lengths, name=name, against=against)
+        weights = np.empty(int(np.sum(lengths)), dtype=np.float64)
+        try:  # a run of recordings at a time: no second copy of the weights
+            for start, values in rows.flat_chunks(lengths, CHUNK_FRAMES):
+                weights[start:start + len(values)] = values
         except (TypeError, ValueError):
             raise ValueError(f"{name} must hold numbers.") from None
     if not np.isfinite(weights).all() or (weights < 0).any():
@@ -140,7 +202,7 @@ def _dataframe_rows(frame, name):
             "one column per frame, a single column of per-recording arrays, or a list of "
             "arrays. " + ONE_PER_FRAME
         )
-    return LabelRows(list(cells), True, f"a padded DataFrame of shape {frame.shape}")
+    return LabelRows(cells, True, f"a padded DataFrame of shape {frame.shape}")
 
 
 def _row(item, name, index):
