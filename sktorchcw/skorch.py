@@ -20,6 +20,7 @@ import inspect
 from collections.abc import Mapping
 
 import numpy as np
+import pandas as pd
 import torch
 from sklearn.metrics import accuracy_score
 from skorch import classifier as skorch_classifier
@@ -142,8 +143,7 @@ class _ClassWeightedClassifier(ClassWeightedTraining):
             self.class_weight_ = self._resolved_class_weight(labels, weights)
             self.class_weight_source_ = class_weight_source(self.class_weight)
             if self.initialized_:
-                self.criterion_.weight = torch.as_tensor(self.class_weight_,
-                                                         dtype=torch.float32)
+                self.criterion_.weight = self._loss_class_weight()
         self.training_weight_ = training_weight(
             self.class_weight_, codes if codes is not None else np.zeros(0, dtype=np.int64),
             weights, len(self.classes_fitted_), self.sampling, None)
@@ -156,12 +156,23 @@ class _ClassWeightedClassifier(ClassWeightedTraining):
             X = _with_sample_weight(X, weights.astype(np.float32))
         return X, y
 
+    def _loss_class_weight(self):
+        """The class weights the loss multiplies by; None without class_weight, so that a
+        module may have more outputs than the data has classes, as skorch allows."""
+        if self.class_weight is None or "class_weight_" not in self.__dict__:
+            return None
+        return torch.as_tensor(self.class_weight_, dtype=torch.float32)
+
     def _labels(self, X, y):
         if y is not None:
             labels = to_numpy(y) if isinstance(y, torch.Tensor) else np.asarray(y)
             if labels.ndim != 1:
                 raise ValueError(f"y must be one label per sample, shape (n_samples,); got "
                                  f"shape {labels.shape}.")
+            if bool(pd.isna(labels).any()) or (labels.dtype.kind == "f"
+                                                and not np.isfinite(labels).all()):
+                raise ValueError("y holds missing (NaN, None) or infinite labels; every "
+                                 "sample needs a label. Drop those samples before fit.")
             return labels
         if is_dataset(X):
             try:
@@ -250,7 +261,7 @@ class _ClassWeightedClassifier(ClassWeightedTraining):
     # -- the criterion, the batches and the outputs ---------------------------------------
 
     def initialize_criterion(self):
-        weights = self.__dict__.get("class_weight_")
+        weights = self._loss_class_weight()
         self.criterion_ = build_criterion(
             self.criterion, self.get_params_for("criterion"), weights,
             reduction=self.loss_reduction, weighting=self.weighting, owner=type(self).__name__)
@@ -331,7 +342,8 @@ class NeuralNetClassifier(_ClassWeightedClassifier, skorch_classifier.NeuralNetC
 
     def predict(self, X):
         """The label of the highest probability, from ``classes_``."""
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        proba = self.predict_proba(X)  # first: it tells an unfitted net so
+        return _labels_of(proba.argmax(axis=1), self.classes_)
 
 
 class NeuralNetBinaryClassifier(_ClassWeightedClassifier,
@@ -379,7 +391,22 @@ class NeuralNetBinaryClassifier(_ClassWeightedClassifier,
 
     def predict(self, X):
         """``classes_[1]`` where its probability exceeds ``threshold``, else ``classes_[0]``."""
-        return self.classes_[(self.predict_proba(X)[:, 1] > self.threshold).astype(int)]
+        proba = self.predict_proba(X)  # first: it tells an unfitted net so
+        return _labels_of((proba[:, 1] > self.threshold).astype(int), self.classes_)
+
+
+def _labels_of(indices, classes):
+    """The labels of class ``indices``; the indices themselves when the labels are the
+    indices 0..C-1 (skorch's case, where a module may have more outputs than classes)."""
+    classes = np.asarray(classes)
+    if np.issubdtype(classes.dtype, np.integer) and np.array_equal(classes,
+                                                                   np.arange(len(classes))):
+        return indices
+    if len(indices) and indices.max() >= len(classes):
+        raise ValueError(
+            f"The module predicted output {int(indices.max())}, but there are only "
+            f"{len(classes)} classes {classes.tolist()!r}: give it one output per class.")
+    return classes[indices]
 
 
 def _classes(labels, given):
