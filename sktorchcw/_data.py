@@ -172,7 +172,7 @@ def encode_labels(y, classes, *, hint=NEW_CLASS_HINT):
             f"y has labels {unknown.tolist()[:5]!r} that are not among the classes "
             f"{classes.tolist()!r}. {hint}"
         )
-    return np.searchsorted(classes, y).astype(np.int64)
+    return np.searchsorted(classes, y).astype(np.int64, copy=False)
 
 
 def check_sequences(estimator, X, *, fitted_layout=None):
