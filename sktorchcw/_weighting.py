@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ._data import count_codes
 from ._loss import ClassWeightedLoss, criterion_formats
 from ._warnings import warn_at_caller
 
@@ -105,7 +106,8 @@ def training_weight(class_weight, targets, sample_weight, n_classes, sampling,
     (``sampling='balanced'``) x mean sample weight."""
     factors = np.asarray(class_weight, dtype=np.float64).copy()
     factors *= _criterion_class_weight(criterion, n_classes, n_outputs)[0]
-    counts = np.bincount(targets, minlength=n_classes).astype(np.float64)
+    # count_codes counts a chunk at a time: np.bincount copies the codes to 8 bytes each.
+    counts = count_codes(targets, n_classes).astype(np.float64)
     if sampling == "balanced":
         factors *= len(targets) / (n_classes * np.maximum(counts, 1.0))
     if sample_weight is not None:
