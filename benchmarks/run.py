@@ -123,8 +123,10 @@ q. skorch drop-in: one fit epoch (``partial_fit``, ``train_split=None``) of an M
    call. With ``CrossEntropyLoss`` on logits, then skorch's default ``NLLLoss`` on a
    softmax module. Targets: balanced / skorch's <= 1.05, balanced / unweighted <= 1.03.
 r. user module: ``module='gru'`` (the built-in GRU) against the same computation as a
-   user ``nn.Module`` (``nn.GRU`` and a linear head on the output at each recording's
-   last valid step, from ``lengths``; every step for the tagger) in the same estimator
+   user ``nn.Module`` (``nn.GRU`` and a linear head on what the built-in reads: for the
+   classifier the last hidden state ``h_n`` on 3-D input, a ``forward(x)`` without
+   lengths, and the output at ``lengths - 1`` on ragged input; for the tagger every step
+   of the unpacked batch) in the same estimator
    (hidden 32, batches of 64, unidirectional), one epoch each in turn (``partial_fit``,
    skorch's ``EpochTimer``), on section a's equal-length 3-D data and on as many ragged
    recordings of 25 to 75 frames; both estimators. Target: within 1.05x of each other.
@@ -1414,21 +1416,45 @@ def bench_skorch_dropin(sizes, device):
 
 
 class UserGRU(nn.Module):
-    """Section r's user module: what ``module='gru'`` builds, written as a user would: a
-    unidirectional ``nn.GRU`` and a linear head on the output at each recording's last
-    valid step (``per_frame``: on every step, logits ``(N, T, C)``)."""
+    """A unidirectional ``nn.GRU`` and a linear head, as a user writes them: the shared part
+    of section r's user modules, which differ only in what the head reads (as the built-in
+    networks do for each kind of input)."""
 
-    def __init__(self, n_features, n_outputs, hidden_size=HIDDEN_SIZE, per_frame=False):
+    def __init__(self, n_features, n_outputs, hidden_size=HIDDEN_SIZE):
         super().__init__()
         self.gru = nn.GRU(n_features, hidden_size, batch_first=True)
         self.head = nn.Linear(hidden_size, n_outputs)
-        self.per_frame = per_frame
+
+
+class UserGRULast(UserGRU):
+    """Classifier, equal-length 3-D input: ``forward(x)`` (no lengths, so ``UserNetwork``
+    passes none) and the head on the GRU's last hidden state ``h_n``, as ``GRULogits`` reads
+    it when the estimator gives no lengths."""
+
+    def forward(self, x):
+        _, h_n = self.gru(x)
+        return self.head(h_n[-1])
+
+
+class UserGRUAtLengths(UserGRU):
+    """Classifier, ragged input: ``forward(x, lengths)``, the GRU over the unpacked batch and
+    the head on each recording's output at ``lengths - 1``, as ``GRULogits`` reads a
+    unidirectional batch with lengths."""
 
     def forward(self, x, lengths):
         output, _ = self.gru(x)
-        if self.per_frame:
-            return self.head(output)
         return self.head(output[torch.arange(len(x), device=x.device), lengths - 1])
+
+
+class UserGRUFrames(UserGRU):
+    """Tagger, both kinds of input: ``forward(x)`` and the head on every step of the
+    unpacked batch, logits ``(N, T, C)``, as the unidirectional ``GRUFrameLogits`` reads a
+    batch with or without lengths (the frames past a recording's end are left out by the
+    loss)."""
+
+    def forward(self, x):
+        output, _ = self.gru(x)
+        return self.head(output)
 
 
 def ragged_recordings(n, shortest, longest, seed=0):
@@ -1460,7 +1486,19 @@ def estimator_epochs(estimators, X, y, device, rounds):
 
 def bench_user_gru(sizes, device):
     """r. module='gru' against the same GRU as a user module, both estimators, equal-length
-    3-D and ragged data."""
+    3-D and ragged data.
+
+    The user module does what the built-in does for each kind of input: the classifier's
+    reads the GRU's last hidden state ``h_n`` on 3-D input (``UserGRULast``, whose
+    ``forward(x)`` takes no lengths, so the estimator passes none, as it passes the
+    built-in none) and gathers the output at ``lengths - 1`` on ragged input
+    (``UserGRUAtLengths``); the tagger's puts the head on every step of the unpacked batch
+    for both (``UserGRUFrames``). The figures of commit 018f80e came from one module that
+    gathered at ``lengths - 1`` on 3-D input too, with the full lengths ``UserNetwork``
+    makes up: the gather's backward hands the GRU a gradient at every step, a different
+    and costlier computation than the built-in's ``h_n``, so that ratio measured the
+    formulation rather than the wrapper. ``UserGRULast`` is for equal lengths only: on
+    padded input ``h_n`` would have read past each recording's end."""
     X3, y3 = blink_data(sizes.n_samples, sizes.seq_len)
     y3_frames = (X3[:, :, 0] > np.quantile(X3[:, :, 0], 0.94)).astype(np.int64)
     ragged, y_ragged, y_ragged_frames = ragged_recordings(
@@ -1475,9 +1513,11 @@ def bench_user_gru(sizes, device):
         extra = {"bidirectional": False} if per_frame else {}
         for kind, (X, y, y_frames) in data.items():
             target = y_frames if per_frame else y
+            user_module = (UserGRUFrames if per_frame
+                           else UserGRULast if kind == "3-D" else UserGRUAtLengths)
             estimators = {
                 "builtin": estimator_class(module="gru", **extra, **common),
-                "user": estimator_class(module=UserGRU, module__per_frame=per_frame,
+                "user": estimator_class(module=user_module,
                                         **{key: value for key, value in common.items()
                                            if key != "hidden_size"}),
             }
