@@ -18,7 +18,7 @@ from skorch.callbacks import Callback
 from skorch.history import History
 
 from ._device import get_rng_state, set_rng_state
-from ._persistence import (
+from ._safe_file import (
     decode_training_state,
     encode_safe_file,
     encode_training_state,

@@ -254,7 +254,7 @@ class _ClassWeightedClassifier(ClassWeightedTraining):
         >>> loaded.classes_
         array(['common', 'rare'], dtype='<U6')
         """
-        from ._persistence import save_net
+        from ._net_files import save_net
 
         save_net(self, path, optimizer=optimizer)
 

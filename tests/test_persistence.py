@@ -20,7 +20,7 @@ from sklearn.exceptions import NotFittedError
 from torch import nn
 
 import sktorchcw
-from sktorchcw._persistence import encode_safe_file
+from sktorchcw._safe_file import encode_safe_file
 
 from helpers import fast_classifier
 

@@ -16,7 +16,7 @@ from sklearn.model_selection import cross_val_score
 
 from sktorchcw import TrainingDivergedError
 from sktorchcw._checkpoint import CHECKPOINT_PREFIX
-from sktorchcw._persistence import parse_safe_file
+from sktorchcw._safe_file import parse_safe_file
 
 from helpers import CtrlCAt, fast_classifier
 

@@ -18,7 +18,8 @@ from test_persistence import _contents, _frames, _rewrite
 from torch import nn
 
 import sktorchcw
-from sktorchcw._persistence import FORMAT_VERSION, module_record, rebuild_module_class
+from sktorchcw._model_file import FORMAT_VERSION
+from sktorchcw._stored_params import module_record, rebuild_module_class
 from sktorchcw._user_module import UserNetwork
 
 SMALL = dict(hidden_size=6, batch_size=16, device="cpu", random_state=0)
