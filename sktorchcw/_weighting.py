@@ -15,7 +15,8 @@ from ._data import count_codes
 from ._loss import ClassWeightedLoss, criterion_formats
 from ._warnings import warn_at_caller
 
-__all__ = ["build_criterion", "class_weight_source", "n_outputs", "training_weight",
+__all__ = ["build_criterion", "class_weight_source", "criterion_class_weight", "n_outputs",
+           "training_weight",
            "check_prior_correction",
            "prior_corrected"]
 
@@ -70,7 +71,7 @@ def check_prior_correction(classes, training_weight, criterion, n_outputs, *, gi
     ``criterion`` (unreduced, ``n_outputs`` logits) cannot be divided back to the natural
     ones; with ``given`` (the criterion as the user gave it, at fit) a warning where the
     correction is only approximate."""
-    problem = _criterion_class_weight(criterion, len(classes), n_outputs)[1]
+    problem = criterion_class_weight(criterion, len(classes), n_outputs)[1]
     if problem is not None:
         raise ValueError(problem)
     zero = [label for label, factor in zip(np.asarray(classes).tolist(), training_weight,
@@ -102,10 +103,10 @@ def training_weight(class_weight, targets, sample_weight, n_classes, sampling,
                     criterion=None, n_outputs=None):
     """The factor by which training weighted each class relative to its natural share:
     class weight x the criterion's own class weight (``pos_weight`` of
-    ``BCEWithLogitsLoss``; see ``_criterion_class_weight``) x sampling rate
+    ``BCEWithLogitsLoss``; see ``criterion_class_weight``) x sampling rate
     (``sampling='balanced'``) x mean sample weight."""
     factors = np.asarray(class_weight, dtype=np.float64).copy()
-    factors *= _criterion_class_weight(criterion, n_classes, n_outputs)[0]
+    factors *= criterion_class_weight(criterion, n_classes, n_outputs)[0]
     # count_codes counts a chunk at a time: np.bincount copies the codes to 8 bytes each.
     counts = count_codes(targets, n_classes).astype(np.float64)
     if sampling == "balanced":
@@ -116,7 +117,7 @@ def training_weight(class_weight, targets, sample_weight, n_classes, sampling,
     return factors
 
 
-def _criterion_class_weight(criterion, n_classes, n_outputs):
+def criterion_class_weight(criterion, n_classes, n_outputs):
     """The factor by which ``criterion`` itself weighs each class (ones when it weighs
     none), and why ``prior_correction`` cannot divide out a weighting it carries (None
     when it can).

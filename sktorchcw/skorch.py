@@ -34,6 +34,7 @@ from ._weighting import (
     build_criterion,
     check_prior_correction,
     class_weight_source,
+    criterion_class_weight,
     prior_corrected,
     training_weight,
 )
@@ -79,6 +80,8 @@ ATTRIBUTES_DOC = """    classes_ : ndarray of shape (n_classes,)
 class _ClassWeightedClassifier(ClassWeightedTraining):
     """The weighting parameters and the fit that resolves them, for either skorch
     classifier."""
+
+    _single_logit = False  # one logit per sample (NeuralNetBinaryClassifier)
 
     def __init__(self, module, *args, class_weight=None, loss_reduction="mean",
                  weighting="sample", sampling=None, prior_correction=False, **kwargs):
@@ -144,12 +147,13 @@ class _ClassWeightedClassifier(ClassWeightedTraining):
             self.class_weight_source_ = class_weight_source(self.class_weight)
             if self.initialized_:
                 self.criterion_.weight = self._loss_class_weight()
-        self.training_weight_ = training_weight(
+        # The data's part of the training weights; the criterion's own (pos_weight) is
+        # known once it is built (initialize_criterion).
+        self.data_training_weight_ = training_weight(
             self.class_weight_, codes if codes is not None else np.zeros(0, dtype=np.int64),
             weights, len(self.classes_fitted_), self.sampling, None)
-        if self.prior_correction:
-            check_prior_correction(self.classes_fitted_, self.training_weight_,
-                                   None, None, given=self.criterion)
+        if self.initialized_:
+            self._set_training_weight()
         if y is not None:
             y = codes
         if weights is not None:
@@ -161,7 +165,21 @@ class _ClassWeightedClassifier(ClassWeightedTraining):
         module may have more outputs than the data has classes, as skorch allows."""
         if self.class_weight is None or "class_weight_" not in self.__dict__:
             return None
-        return torch.as_tensor(self.class_weight_, dtype=torch.float32)
+        weight = torch.as_tensor(self.class_weight_, dtype=torch.float32)
+        return weight if self.device is None else weight.to(self.device)
+
+    def _set_training_weight(self):
+        """``training_weight_``: the data's part times the criterion's own class weighting
+        (``pos_weight``); with ``prior_correction``, a ValueError where the correction
+        cannot divide it out, a warning where it is only approximate."""
+        criterion = self.criterion_.criterion
+        n_classes = len(self.classes_fitted_)
+        outputs = 1 if self._single_logit else n_classes
+        self.training_weight_ = (self.data_training_weight_
+                                 * criterion_class_weight(criterion, n_classes, outputs)[0])
+        if self.prior_correction:
+            check_prior_correction(self.classes_fitted_, self.training_weight_, criterion,
+                                   outputs, given=self.criterion)
 
     def _labels(self, X, y):
         if y is not None:
@@ -265,6 +283,8 @@ class _ClassWeightedClassifier(ClassWeightedTraining):
         self.criterion_ = build_criterion(
             self.criterion, self.get_params_for("criterion"), weights,
             reduction=self.loss_reduction, weighting=self.weighting, owner=type(self).__name__)
+        if "data_training_weight_" in self.__dict__:
+            self._set_training_weight()
         return self
 
     def _loss_input(self, y_pred):
@@ -374,6 +394,8 @@ class NeuralNetBinaryClassifier(_ClassWeightedClassifier,
     >>> net.predict_proba(X[:2]).shape
     (2, 2)
     """)
+
+    _single_logit = True
 
     @property
     def classes_(self):

@@ -226,3 +226,20 @@ def test_bad_input_is_refused_before_training(tabular):
     net.partial_fit(X, y)
     with pytest.raises(ValueError, match=r"not among the classes"):
         net.partial_fit(X, y + 5)
+
+
+def test_prior_correction_divides_out_the_criterions_pos_weight(tabular):
+    X, y = tabular
+    net = _fit(NeuralNetBinaryClassifier, X, y, module=MLP, module__n_out=1,
+               criterion=nn.BCEWithLogitsLoss, criterion__pos_weight=torch.tensor([4.0]),
+               prior_correction=True)
+    np.testing.assert_allclose(net.training_weight_, [1.0, 4.0])
+    raw = clone(net).set_params(prior_correction=False)
+    torch.manual_seed(0)
+    raw.fit(X, y)
+    expected = raw.predict_proba(X) / np.array([1.0, 4.0])
+    np.testing.assert_allclose(net.predict_proba(X), expected / expected.sum(axis=1, keepdims=True),
+                               atol=1e-6)
+    with pytest.raises(ValueError, match="already carries weight"):
+        _fit(NeuralNetClassifier, X, y, module=MLP, criterion=nn.CrossEntropyLoss,
+             criterion__weight=torch.tensor([1.0, 2.0]), prior_correction=True)
