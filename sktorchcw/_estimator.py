@@ -9,6 +9,7 @@ end of :class:`SequenceEstimator`.
 
 import copy
 import difflib
+import inspect
 import os
 import sys
 from numbers import Integral, Real
@@ -68,6 +69,7 @@ __all__ = ["SequenceEstimator", "PARAMETERS_DOC", "ROUTED_PREFIXES", "document_p
 ROUTED_PREFIXES = ("module", "optimizer", "criterion", "iterator_train", "iterator_valid",
                    "callbacks")
 USER_MODULE_WIDTH = 256
+_BUILTIN_NETWORK_PARAMETERS = ("hidden_size", "num_layers", "bidirectional", "dropout")
 # Private records of a fit, dropped and restored with the fitted attributes.
 _PRIVATE_FIT_STATE = ("_class_weight_source", "_torch_rng_state")
 
@@ -821,6 +823,7 @@ default=None
                 **routed,
             }
         check_user_module(self.module, type(self).__name__)
+        self._warn_builtin_only_parameters()
         arguments = user_module_arguments(self.module, routed, n_features, self._n_outputs())
         return UserNetwork, {
             "network": self.module,
@@ -830,6 +833,17 @@ default=None
             "per_frame": self._targets.per_frame,
             **statistics,
         }
+
+    def _warn_builtin_only_parameters(self):
+        defaults = {name: parameter.default for name, parameter
+                    in inspect.signature(SequenceEstimator.__init__).parameters.items()}
+        changed = [name for name in _BUILTIN_NETWORK_PARAMETERS
+                   if getattr(self, name) != defaults[name]]
+        if changed:
+            warn_at_caller(
+                f"{changed} set the built-in LSTM/GRU and are not used with your own module "
+                f"{self.module.__name__}; give its own arguments as module__<name>=value."
+            )
 
     def _train_split(self, seed, valid_dataset, strata=None):
         """The validation data given to fit, or ``train_split``, seeded from random_state

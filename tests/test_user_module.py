@@ -259,3 +259,9 @@ def test_user_module_with_the_estimator_features(data, tmp_path):
     assert len(partial.history_) == 2
     resumed = LSTMBlinkClassifier(module=MeanPoolConv, checkpoint_dir=tmp_path, **FAST).fit(X, y)
     assert len(resumed.history_) == 2
+
+
+def test_builtin_network_parameters_warn_with_a_user_module(data):
+    X, y = data
+    with pytest.warns(UserWarning, match=r"\['hidden_size'\] set the built-in"):
+        LSTMBlinkClassifier(module=MeanPoolConv, hidden_size=64, **FAST).fit(X, y)
