@@ -518,3 +518,21 @@ def test_unweighted_ignores_class_and_sample_weights():
     plain = nn.L1Loss()(torch.softmax(logits, dim=1), F.one_hot(y, 3).float())
     torch.testing.assert_close(weighted.unweighted(logits, y), plain)
     assert not torch.allclose(weighted(logits, y), plain)
+
+
+@pytest.mark.parametrize("criterion", [nn.CrossEntropyLoss(), nn.NLLLoss()])
+@pytest.mark.parametrize("reduction", ["mean", "weighted_mean", "sum"])
+@pytest.mark.parametrize("class_weight", [None, [0.5, 2.0, 3.0]])
+def test_plain_batches_take_the_fused_kernel_with_the_general_paths_value(
+        criterion, reduction, class_weight):
+    loss_fn = ClassWeightedLoss(criterion, class_weight, reduction=reduction)
+    logits = torch.randn(16, 3, generator=torch.Generator().manual_seed(0), requires_grad=True)
+    target = torch.arange(16) % 3
+    fast = loss_fn(logits, target)
+    (fast_grad,) = torch.autograd.grad(fast, logits)
+    # The general path: the same batch through the parts that DDP and masks use.
+    total, normaliser = loss_fn.parts(logits, target)
+    general = total if normaliser is None else total / normaliser
+    (general_grad,) = torch.autograd.grad(general, logits)
+    torch.testing.assert_close(fast, general, rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(fast_grad, general_grad, rtol=1e-6, atol=1e-7)
