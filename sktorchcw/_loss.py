@@ -427,17 +427,27 @@ default=None
 
     def _plain_batch(self, y_pred, y_true):
         """Whether the batch can go straight to the criterion's own weighted kernel: one
-        row of logits per sample, class indices, per-sample weighting, a reduction the
-        kernel computes exactly (``'weighted_mean'`` needs the zero-weight guard)."""
-        return (self.weighting == "sample" and self.target_format == "index"
+        row of logits per sample or PyTorch's K-dimensional layout without a mask, class
+        indices, per-sample weighting, a reduction the kernel computes exactly
+        (``'weighted_mean'`` needs the zero-weight guard)."""
+        if not (self.weighting == "sample" and self.target_format == "index"
                 and isinstance(y_pred, torch.Tensor) and isinstance(y_true, torch.Tensor)
-                and y_pred.ndim == 2 and y_pred.shape[1] > 1 and y_true.ndim == 1
-                and (self.reduction != "weighted_mean" or self.weight is None))
+                and (self.reduction != "weighted_mean" or self.weight is None)
+                and y_pred.ndim >= 2 and y_pred.shape[1] > 1 and y_true.numel() > 0):
+            return False
+        if y_pred.ndim == 2:
+            return y_true.ndim == 1
+        # PyTorch's K-dimensional layout: logits (N, C, d1, ...), targets (N, d1, ...).
+        return (y_true.ndim == y_pred.ndim - 1 and y_true.shape[0] == y_pred.shape[0]
+                and y_true.shape[1:] == y_pred.shape[2:])
 
     def _fused_loss(self, fused, y_pred, y_true):
         """The loss of a plain batch in one call of the fused kernel: the value of the
         general path (``_parts``), with fewer operations and autograd nodes per batch."""
-        _check_batch(y_pred, y_true)
+        if y_pred.ndim == 2:
+            _check_batch(y_pred, y_true)
+        else:
+            _check_class_indices(y_true, y_pred.shape[1])
         inputs = _adapt_input(y_pred, self.input_format, False)
         target = y_true.long()
         weight = None if self.weight is None else self.weight.to(inputs.dtype)
@@ -445,7 +455,7 @@ default=None
             return fused(inputs, target, weight=weight, reduction="sum")
         if weight is None:  # 'mean' and 'weighted_mean' are the plain mean
             return fused(inputs, target, reduction="mean")
-        return fused(inputs, target, weight=weight, reduction="sum") / target.shape[0]
+        return fused(inputs, target, weight=weight, reduction="sum") / target.numel()
 
     def unweighted(self, y_pred, y_true, sample_weight=None, mask=None):
         """Return the same loss with every class weight 1 (sample weights as given).
@@ -696,11 +706,6 @@ def _check_batch(y_pred, y_true):
         raise ValueError(
             f"y_pred must be logits of shape (N, C), (N, 1) or (N,); got {tuple(y_pred.shape)}."
         )
-    if y_true.dtype.is_floating_point or y_true.dtype.is_complex:
-        raise TypeError(
-            f"y_true must hold class indices as an integer tensor; got {y_true.dtype}. "
-            "Convert it with y_true.long()."
-        )
     n_samples = y_pred.shape[0]
     if y_true.reshape(-1).shape[0] != n_samples:
         raise ValueError(
@@ -708,14 +713,23 @@ def _check_batch(y_pred, y_true):
         )
     if n_samples == 0:
         raise ValueError("The batch is empty; ClassWeightedLoss needs at least one sample.")
-    n_classes = 2 if y_pred.ndim == 1 or y_pred.shape[1] == 1 else y_pred.shape[1]
+    _check_class_indices(y_true, 2 if y_pred.ndim == 1 or y_pred.shape[1] == 1
+                         else y_pred.shape[1])
+    return n_samples
+
+
+def _check_class_indices(y_true, n_classes):
+    if y_true.dtype.is_floating_point or y_true.dtype.is_complex:
+        raise TypeError(
+            f"y_true must hold class indices as an integer tensor; got {y_true.dtype}. "
+            "Convert it with y_true.long()."
+        )
     lowest, highest = (int(value) for value in torch.aminmax(y_true))
     if lowest < 0 or highest >= n_classes:
         raise ValueError(
             f"y_true holds class index {lowest if lowest < 0 else highest}, but y_pred has "
             f"{n_classes} classes: targets must be class indices 0 to {n_classes - 1}."
         )
-    return n_samples
 
 
 def _valid_elements(y_pred, y_true, sample_weight, mask):

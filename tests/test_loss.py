@@ -536,3 +536,21 @@ def test_plain_batches_take_the_fused_kernel_with_the_general_paths_value(
     (general_grad,) = torch.autograd.grad(general, logits)
     torch.testing.assert_close(fast, general, rtol=1e-6, atol=1e-7)
     torch.testing.assert_close(fast_grad, general_grad, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "weighted_mean", "sum"])
+@pytest.mark.parametrize("class_weight", [None, [0.5, 2.0, 3.0]])
+def test_per_frame_batches_take_the_fused_kernel_with_the_general_paths_value(
+        reduction, class_weight):
+    loss_fn = ClassWeightedLoss(nn.CrossEntropyLoss(), class_weight, reduction=reduction)
+    logits = torch.randn(4, 3, 7, generator=torch.Generator().manual_seed(0), requires_grad=True)
+    target = torch.arange(28).reshape(4, 7) % 3
+    fast = loss_fn(logits, target)
+    (fast_grad,) = torch.autograd.grad(fast, logits)
+    total, normaliser = loss_fn.parts(logits, target, mask=torch.ones(4, 7, dtype=torch.bool))
+    general = total if normaliser is None else total / normaliser
+    (general_grad,) = torch.autograd.grad(general, logits)
+    torch.testing.assert_close(fast, general, rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(fast_grad, general_grad, rtol=1e-6, atol=1e-7)
+    with pytest.raises(ValueError, match="y_true holds class index 3"):
+        loss_fn(logits, target + 1)
