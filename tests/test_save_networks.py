@@ -22,7 +22,8 @@ from sktorchcw._model_file import FORMAT_VERSION
 from sktorchcw._stored_params import module_record, rebuild_module_class
 from sktorchcw._user_module import UserNetwork
 
-SMALL = dict(hidden_size=6, batch_size=16, device="cpu", random_state=0)
+# hidden_size is the built-in networks' (it warns with a module of your own).
+SMALL = dict(batch_size=16, device="cpu", random_state=0)
 
 
 class ConvNet(nn.Module):
@@ -88,8 +89,10 @@ class ExtraState(ConvNet):
 
 MODELS = {
     "gru-classifier": (sktorchcw.LSTMBlinkClassifier,
-                       dict(module="gru", bidirectional=True, num_layers=2, dropout=0.2), None),
-    "gru-tagger": (sktorchcw.LSTMBlinkTagger, dict(module="gru", dropout=0.3), None),
+                       dict(module="gru", hidden_size=6, bidirectional=True, num_layers=2,
+                            dropout=0.2), None),
+    "gru-tagger": (sktorchcw.LSTMBlinkTagger, dict(module="gru", hidden_size=6, dropout=0.3),
+                   None),
     "user-classifier": (sktorchcw.LSTMBlinkClassifier,
                         dict(module=ConvNet, module__width=5, module__dropout=0.3), [ConvNet]),
     "user-tagger": (sktorchcw.LSTMBlinkTagger, dict(module=FrameNet, module__hidden=5),
