@@ -660,7 +660,7 @@ default=None
         if criterion is None:
             net = self.__dict__.get("net_")
             criterion = getattr(getattr(net, "criterion_", None), "criterion", None)
-            n_outputs = getattr(self.__dict__.get("net_"), "module__n_outputs", None)
+            n_outputs = getattr(net, "module__n_outputs", None)
         check_prior_correction(self.classes_, self.training_weight_, criterion, n_outputs,
                                given=self.criterion if warn else None)
 

@@ -450,12 +450,10 @@ default=None
             _check_class_indices(y_true, y_pred.shape[1])
         inputs = _adapt_input(y_pred, self.input_format, False)
         target = y_true.long()
-        weight = None if self.weight is None else self.weight.to(inputs.dtype)
-        if self.reduction == "sum":
-            return fused(inputs, target, weight=weight, reduction="sum")
-        if weight is None:  # 'mean' and 'weighted_mean' are the plain mean
+        if self.weight is None and self.reduction != "sum":
+            # 'mean' and 'weighted_mean' are the plain mean: no division node of our own.
             return fused(inputs, target, reduction="mean")
-        return fused(inputs, target, weight=weight, reduction="sum") / target.numel()
+        return _divide(*self._fused_parts(fused, inputs, target, self.weight))
 
     def unweighted(self, y_pred, y_true, sample_weight=None, mask=None):
         """Return the same loss with every class weight 1 (sample weights as given).
@@ -528,7 +526,7 @@ default=None
         per_sample_weights = None
         if weight is not None and self.reduction == "weighted_mean":
             per_sample_weights = weight[target]
-        return total, self._normaliser(target.shape[0], per_sample_weights, total)
+        return total, self._normaliser(target.numel(), per_sample_weights, total)
 
     def _normaliser(self, n_samples, weights, like):
         """None for 'sum', the int N for 'mean' (cheaper than a tensor), else sum(s*w)."""

@@ -77,12 +77,10 @@ def user_module_arguments(module_class, routed, n_features, n_outputs):
 
 def takes_lengths(module):
     """Whether ``module.forward`` takes a second argument (the recordings' lengths)."""
-    parameters = [p for p in inspect.signature(module.forward).parameters.values()
-                  if p.kind in (inspect.Parameter.POSITIONAL_ONLY,
-                                inspect.Parameter.POSITIONAL_OR_KEYWORD)]
-    return len(parameters) >= 2 or any(p.kind is inspect.Parameter.VAR_POSITIONAL
-                                       for p in inspect.signature(module.forward)
-                                       .parameters.values())
+    kinds = [p.kind for p in inspect.signature(module.forward).parameters.values()]
+    positional = [kind for kind in kinds if kind in (inspect.Parameter.POSITIONAL_ONLY,
+                                                     inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    return len(positional) >= 2 or inspect.Parameter.VAR_POSITIONAL in kinds
 
 
 class UserNetwork(StandardisedInput):

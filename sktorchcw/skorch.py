@@ -135,6 +135,8 @@ class _ClassWeightedClassifier(ClassWeightedTraining):
     def _weighted_data(self, X, y, sample_weight, *, fresh, classes=None):
         """``(X, y)`` for skorch: labels encoded as class indices, sample weights put in
         X; the classes, class weights and training weights resolved from them."""
+        if self.sampling not in (None, "balanced"):
+            raise ValueError(f"sampling must be None or 'balanced'; got {self.sampling!r}.")
         labels = self._labels(X, y)
         if fresh or not hasattr(self, "classes_fitted_"):
             given = classes if classes is not None else getattr(self, "classes", None)
@@ -209,10 +211,7 @@ class _ClassWeightedClassifier(ClassWeightedTraining):
         return None
 
     def _resolved_class_weight(self, labels, sample_weight):
-        classes = self.classes_fitted_
-        if self.class_weight is None:
-            return np.ones(len(classes))
-        return resolve_class_weight(self.class_weight, classes=classes, y=labels,
+        return resolve_class_weight(self.class_weight, classes=self.classes_fitted_, y=labels,
                                     sample_weight=sample_weight)
 
     def check_data(self, X, y):
@@ -295,8 +294,6 @@ class _ClassWeightedClassifier(ClassWeightedTraining):
     def get_iterator(self, dataset, training=False):
         if not (training and self.sampling == "balanced"):
             return super().get_iterator(dataset, training=training)
-        if self.sampling != "balanced":
-            raise ValueError(f"sampling must be None or 'balanced'; got {self.sampling!r}.")
         codes = torch.as_tensor(np.asarray(to_numpy(data_from_dataset(dataset)[1])))
         sampler = WeightedRandomSampler(balanced_draw_probabilities(codes), len(codes),
                                         replacement=True)
@@ -421,14 +418,19 @@ def _labels_of(indices, classes):
     """The labels of class ``indices``; the indices themselves when the labels are the
     indices 0..C-1 (skorch's case, where a module may have more outputs than classes)."""
     classes = np.asarray(classes)
-    if np.issubdtype(classes.dtype, np.integer) and np.array_equal(classes,
-                                                                   np.arange(len(classes))):
+    if _are_indices(classes):
         return indices
     if len(indices) and indices.max() >= len(classes):
         raise ValueError(
             f"The module predicted output {int(indices.max())}, but there are only "
             f"{len(classes)} classes {classes.tolist()!r}: give it one output per class.")
     return classes[indices]
+
+
+def _are_indices(classes):
+    """Whether the labels are the class indices 0..C-1 themselves (skorch's case)."""
+    return (np.issubdtype(classes.dtype, np.integer)
+            and np.array_equal(classes, np.arange(len(classes))))
 
 
 def _classes(labels, given):
@@ -442,8 +444,7 @@ def _classes(labels, given):
 
 def _encode(labels, classes):
     """Class indices of ``labels``; the labels as given when they already are indices."""
-    indices = np.arange(len(classes))
-    if (np.issubdtype(labels.dtype, np.integer) and np.array_equal(classes, indices)
+    if (np.issubdtype(labels.dtype, np.integer) and _are_indices(classes)
             and (not len(labels) or (labels.min() >= 0 and labels.max() < len(classes)))):
         return labels.astype(np.int64, copy=False)
     positions = np.searchsorted(classes, labels)

@@ -223,6 +223,8 @@ def test_bad_input_is_refused_before_training(tabular):
         net.fit(X, y, sample_weight=np.ones(5))
     with pytest.raises(ValueError, match="non-negative"):
         net.fit(X, y, sample_weight=-np.ones(len(y)))
+    with pytest.raises(ValueError, match="sampling must be None or 'balanced'"):
+        clone(net).set_params(sampling="oversample").fit(X, y)
     net.partial_fit(X, y)
     with pytest.raises(ValueError, match=r"not among the classes"):
         net.partial_fit(X, y + 5)
