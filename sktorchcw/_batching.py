@@ -16,7 +16,7 @@ from torch.utils.data import Dataset, Subset
 
 __all__ = ["SequenceDataset", "SliceBatches", "fits_on_device", "check_batch_size",
            "prediction_memory_budget", "unwrap_dataset", "balanced_draw_probabilities",
-           "prediction_batches"]
+           "prediction_batches", "padding_bounded_batches"]
 
 # Share of the device's free memory the data may take; the rest is left for the
 # model, its activations and the optimizer state.
@@ -174,8 +174,13 @@ class SliceBatches:
         pass's rows are cut into runs of ``BUCKET_BATCHES`` batches, sorted by length
         within each run, cut into batches, and the batches of the pass shuffled, so that
         a batch holds recordings of similar lengths (little padding) in a random order,
-        from the same generator (reproducible from ``seed``, exact on resume). False, or
-        a dataset of one length, keeps the rows of each batch as drawn.
+        from the same generator (reproducible from ``seed``, exact on resume). A ragged
+        dataset read in a fixed order (validation) is read sorted by length. Either way
+        a batch is never more than half padding: it ends early (with fewer than
+        ``batch_size`` recordings) before a recording whose length would make its
+        padded frames (recordings x longest) exceed twice its real frames, so that a long
+        recording among short ones is not padded out with them. False, or a dataset of
+        one length, keeps the rows of each batch as drawn.
     """
 
     def __init__(self, dataset, batch_size, shuffle=False, seed=None, start_epoch=0,
@@ -216,20 +221,55 @@ class SliceBatches:
         order = self._order()
         if len(order) == 0:  # split() would still give one empty chunk
             return []
-        randomised = self.shuffle or self.draw_probabilities is not None
-        if not (self.bucket_by_length and randomised):
+        if not self.bucket_by_length:
             return list(order.split(self.batch_size))
         lengths = self.base.lengths.cpu()
+        if not (self.shuffle or self.draw_probabilities is not None):
+            by_length = order[torch.argsort(lengths[order], stable=True)]
+            return padding_bounded_batches(by_length, lengths, self.batch_size)
         batches = []
         for run in order.split(self.batch_size * BUCKET_BATCHES):
             by_length = run[torch.argsort(lengths[run], stable=True)]
-            batches.extend(by_length.split(self.batch_size))
+            batches.extend(padding_bounded_batches(by_length, lengths, self.batch_size))
         shuffled = torch.randperm(len(batches), generator=self.generator)
         return [batches[i] for i in shuffled.tolist()]
 
     def __iter__(self):
         for batch_indices in self._batches():
             yield self.base.batch(batch_indices.to(self.base.x.device))
+
+
+def padding_bounded_batches(rows, lengths, batch_size):
+    """``rows`` (sorted by length, ascending) cut into consecutive batches of at most
+    ``batch_size``, each ending early where the next row would make it more than half
+    padding: a batch of ``k`` rows, padded to its longest, holds ``k * longest`` frames,
+    never more than twice the ``sum`` of its rows' ``lengths`` (a single row always
+    fits). With lengths that differ little this is ``rows.split(batch_size)``."""
+    sorted_lengths = lengths[rows]
+    if _every_prefix_fits(sorted_lengths, batch_size):  # the common case, checked at once
+        return list(rows.split(batch_size))
+    batches = []
+    start, total = 0, len(rows)
+    while start < total:
+        candidate = sorted_lengths[start:start + batch_size]
+        counts = torch.arange(1, len(candidate) + 1)
+        # Ascending lengths: a candidate's longest row is its last one.
+        fits = counts * candidate <= 2 * torch.cumsum(candidate, 0)
+        stop = start + (len(candidate) if bool(fits.all()) else int(fits.int().argmin()))
+        batches.append(rows[start:stop])
+        start = stop
+    return batches
+
+
+def _every_prefix_fits(sorted_lengths, batch_size):
+    """Whether no batch of ``split(batch_size)`` would end early: every prefix of every
+    batch within the padding bound of :func:`padding_bounded_batches`."""
+    padded = torch.zeros(-(-len(sorted_lengths) // batch_size) * batch_size,
+                         dtype=sorted_lengths.dtype)
+    padded[:len(sorted_lengths)] = sorted_lengths
+    table = padded.reshape(-1, batch_size)
+    counts = torch.arange(1, batch_size + 1)
+    return bool((counts * table <= 2 * torch.cumsum(table, 1)).all())
 
 
 def prediction_batches(dataset, *, batch_size=None, frame_budget=None, device=None):

@@ -211,8 +211,12 @@ PARAMETERS_DOC = """    Parameters
         (runs of 50 batches' worth of recordings are sorted by length, cut into batches,
         and the batches shuffled; reproducible from ``random_state``, exact on resume,
         with ``sampling`` and sample weights alike). Much less padding, so faster
-        epochs on mixed lengths. False draws each batch's recordings at random, as for
-        array X (which this does not change). Prediction always sorts by length.
+        epochs on mixed lengths. A batch is never more than half padding: it ends early,
+        with fewer than ``batch_size`` recordings, rather than pad a long recording out
+        with short ones (a recording of an hour among clips of seconds trains in a batch
+        of its own). Validation batches are read sorted by length under the same bound.
+        False draws each batch's recordings at random, as for array X (which this does
+        not change). Prediction always sorts by length.
     module : None, 'lstm', 'gru' or nn.Module subclass, default=None
         The network. None or ``'lstm'``: the built-in LSTM; ``'gru'``: the same network
         with a :class:`torch.nn.GRU` (both read ``hidden_size``, ``num_layers``,
@@ -576,7 +580,8 @@ default=None
             criterion, sequences.n_features, scaling, seed, epochs_done, fingerprint,
             epochs=total_epochs - epochs_done, valid_dataset=valid_dataset,
             strata=(self._targets.strata(y_encoded, sequences)
-                    if _is_stratified(self.train_split) and validation_data is None else None),
+                    if isinstance(self.train_split, ValidSplit) and validation_data is None
+                    else None),
         )
         with seeded_torch(seed, self.device_):
             net.initialize()
@@ -849,7 +854,8 @@ default=None
         """The validation data given to fit, or ``train_split``, seeded from random_state
         when it is a random ValidSplit without a seed of its own (which would draw from
         numpy's global random state, so two fits would hold out different samples). A
-        stratified ValidSplit stratifies by ``strata``, one label per recording."""
+        ValidSplit splits by ``strata``, one label per recording (a stratified one
+        stratifies by them); skorch would hand it the tagger's labels of every frame."""
         if valid_dataset is not None:
             return predefined_split(valid_dataset)
         split = self.train_split
@@ -857,7 +863,7 @@ default=None
                 and split._is_float(split.cv)):
             split = copy.copy(split)
             split.random_state = seed
-        if isinstance(split, ValidSplit) and split.stratified and strata is not None:
+        if isinstance(split, ValidSplit) and strata is not None:
             return StratifiedBy(split, strata)
         return split
 
@@ -1104,14 +1110,10 @@ def _put(outputs, rows, values, sequences, per_frame):
     outputs[positions[valid]] = values[valid]
 
 
-def _is_stratified(split):
-    return isinstance(split, ValidSplit) and split.stratified
-
-
 class StratifiedBy:
-    """A stratified skorch ``ValidSplit`` that stratifies by the given labels, one per
-    recording, instead of the ``y`` skorch hands it (for the tagger, whole label rows,
-    which would each be a class of their own)."""
+    """A skorch ``ValidSplit`` given the labels ``strata``, one per recording, instead of
+    the ``y`` skorch hands it: the tagger's labels of every frame, which a split cannot
+    line up with the recordings (a stratified split stratifies by ``strata``)."""
 
     def __init__(self, split, strata):
         self.split = split

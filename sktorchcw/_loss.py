@@ -432,7 +432,7 @@ default=None
         (``'weighted_mean'`` needs the zero-weight guard)."""
         if not (self.weighting == "sample" and self.target_format == "index"
                 and isinstance(y_pred, torch.Tensor) and isinstance(y_true, torch.Tensor)
-                and (self.reduction != "weighted_mean" or self.weight is None)
+                and (self.reduction != "weighted_mean" or self._weight_for_kernel() is None)
                 and y_pred.ndim >= 2 and y_pred.shape[1] > 1 and y_true.numel() > 0):
             return False
         if y_pred.ndim == 2:
@@ -450,10 +450,27 @@ default=None
             _check_class_indices(y_true, y_pred.shape[1])
         inputs = _adapt_input(y_pred, self.input_format, False)
         target = y_true.long()
-        if self.weight is None and self.reduction != "sum":
-            # 'mean' and 'weighted_mean' are the plain mean: no division node of our own.
-            return fused(inputs, target, reduction="mean")
-        return _divide(*self._fused_parts(fused, inputs, target, self.weight))
+        weight = self._weight_for_kernel()
+        if weight is None:
+            # Without class weights (or all 1) 'mean' and 'weighted_mean' are the plain
+            # mean: the kernel's own reduction, no weight lookup or division of our own.
+            return fused(inputs, target, reduction="sum" if self.reduction == "sum" else "mean")
+        return _divide(*self._fused_parts(fused, inputs, target, weight))
+
+    def _weight_for_kernel(self):
+        """The class weights, or None when there are none or every one is 1 (the
+        estimators' class_weight=None): the loss is then the unweighted one, which the
+        kernel computes with fewer operations. Whether they are all 1 is looked at again
+        only when the buffer is replaced or changed in place (``load_state_dict``)."""
+        weight = self.weight
+        if weight is None:
+            return None
+        key = (id(weight), weight._version, weight.data_ptr())
+        cached = self.__dict__.get("_unit_weight_cache")
+        if cached is None or cached[0] != key:
+            cached = (key, bool((weight == 1).all()))
+            self.__dict__["_unit_weight_cache"] = cached
+        return None if cached[1] else weight
 
     def unweighted(self, y_pred, y_true, sample_weight=None, mask=None):
         """Return the same loss with every class weight 1 (sample weights as given).

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import torch
 from skorch.callbacks import Callback
+from skorch.dataset import ValidSplit
 
 from sktorchcw import LSTMBlinkClassifier, LSTMBlinkTagger
-from sktorchcw._batching import BUCKET_BATCHES, SliceBatches
+from sktorchcw._batching import BUCKET_BATCHES, SliceBatches, padding_bounded_batches
 from sktorchcw._data import check_sequences
 
 FAST = dict(max_epochs=2, batch_size=8, hidden_size=8, device="cpu", random_state=0)
@@ -120,6 +121,78 @@ def test_length_batching_leaves_array_input_as_it_was():
     on = LSTMBlinkTagger(**FAST).fit(X, y).predict_proba(X)
     off = LSTMBlinkTagger(**FAST, bucket_by_length=False).fit(X, y).predict_proba(X)
     np.testing.assert_array_equal(on, off)
+
+
+def greedy_batches(lengths, batch_size):
+    """The rule of padding_bounded_batches, one recording at a time: a recording joins the
+    batch unless the batch is full or would then be more than half padding."""
+    batches, current = [], []
+    for row in np.argsort(lengths, kind="stable").tolist():
+        grown = [int(lengths[i]) for i in current + [row]]
+        if current and (len(grown) > batch_size or len(grown) * max(grown) > 2 * sum(grown)):
+            batches.append(current)
+            current = []
+        current = current + [row]
+    return batches + [current]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_padding_bounded_batches_follow_the_rule_one_recording_at_a_time(seed):
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(1, 60, size=int(rng.integers(1, 80)))
+    if seed % 2:
+        lengths[rng.integers(len(lengths))] = 5000  # a long recording among short ones
+    batch_size = int(rng.integers(1, 12))
+    rows = torch.argsort(torch.as_tensor(lengths), stable=True)
+    got = padding_bounded_batches(rows, torch.as_tensor(lengths), batch_size)
+    assert [b.tolist() for b in got] == greedy_batches(lengths, batch_size)
+
+
+def test_similar_lengths_keep_full_batches():
+    lengths = torch.arange(100, 300)
+    rows = torch.arange(len(lengths))
+    got = padding_bounded_batches(rows, lengths, 16)
+    assert [b.tolist() for b in got] == [b.tolist() for b in rows.split(16)]
+
+
+@pytest.mark.parametrize("estimator", [LSTMBlinkClassifier, LSTMBlinkTagger])
+def test_a_long_recording_is_not_padded_out_with_short_ones(estimator):
+    # 300 recordings of 10 frames and three of 2000 to 3000: in batches of 64 a long one
+    # used to be padded out with 63 short ones (64 x 3000 frames for 3630 real ones).
+    rng = np.random.default_rng(0)
+    X = [rng.normal(size=(10, 2)).astype(np.float32) for _ in range(300)]
+    for position, length in [(30, 2000), (150, 3000), (250, 2500)]:
+        X.insert(position, rng.normal(size=(length, 2)).astype(np.float32))
+    if estimator is LSTMBlinkTagger:
+        y = [(x[:, 0] > 1).astype(int) for x in X]
+    else:
+        y = np.arange(len(X)) % 2
+    shapes = BatchShapes()
+    fitted = estimator(**{**FAST, "batch_size": 64, "max_epochs": 1},
+                       train_split=ValidSplit(0.2, stratified=False, random_state=0),
+                       callbacks=[("shapes", shapes)]).fit(X, y)
+    recorded = dict(fitted.net_.callbacks_)["shapes"].batches
+    assert sum(len(lengths) for _, lengths in recorded) == 242  # 303 less 61 held out
+    assert any(steps >= 2000 for (_, steps, _), _ in recorded)  # a long one trained
+    for (n, steps, _), lengths in recorded:
+        assert n * steps <= 2 * sum(lengths)
+
+
+def test_validation_batches_are_bounded_too():
+    rng = np.random.default_rng(1)
+    X = [rng.normal(size=(int(n), 2)).astype(np.float32)
+         for n in np.r_[np.full(100, 10), [4000]]]
+    y = [(x[:, 0] > 1).astype(int) for x in X]
+    tagger = LSTMBlinkTagger(**FAST)
+    sequences, _, codes = tagger._targets.check_training(tagger, X, y, None)
+    dataset = tagger._dataset(sequences, codes)
+    batches = SliceBatches(dataset, 32)._batches()  # a fixed order, as validation reads
+    lengths = torch.as_tensor(sequences.lengths)
+    assert sorted(torch.cat(batches).tolist()) == list(range(101))
+    assert [b.tolist() for b in batches if 100 in b.tolist()] == [[100]]
+    unbounded = SliceBatches(dataset, 32, bucket_by_length=False)._batches()
+    assert [b.tolist() for b in unbounded] == [b.tolist() for b in torch.arange(101).split(32)]
+    assert all(len(b) * int(lengths[b].max()) <= 2 * int(lengths[b].sum()) for b in batches)
 
 
 def test_predictions_of_a_mixed_collection_come_in_input_order():

@@ -522,7 +522,7 @@ def test_unweighted_ignores_class_and_sample_weights():
 
 @pytest.mark.parametrize("criterion", [nn.CrossEntropyLoss(), nn.NLLLoss()])
 @pytest.mark.parametrize("reduction", ["mean", "weighted_mean", "sum"])
-@pytest.mark.parametrize("class_weight", [None, [0.5, 2.0, 3.0]])
+@pytest.mark.parametrize("class_weight", [None, [0.5, 2.0, 3.0], [1.0, 1.0, 1.0]])
 def test_plain_batches_take_the_fused_kernel_with_the_general_paths_value(
         criterion, reduction, class_weight):
     loss_fn = ClassWeightedLoss(criterion, class_weight, reduction=reduction)
@@ -536,6 +536,24 @@ def test_plain_batches_take_the_fused_kernel_with_the_general_paths_value(
     (general_grad,) = torch.autograd.grad(general, logits)
     torch.testing.assert_close(fast, general, rtol=1e-6, atol=1e-7)
     torch.testing.assert_close(fast_grad, general_grad, rtol=1e-6, atol=1e-7)
+
+
+def test_class_weights_of_one_are_read_again_when_they_change():
+    # Weights all 1 take the kernel's plain mean; weights loaded or changed later count.
+    loss_fn = ClassWeightedLoss(nn.CrossEntropyLoss(), [1.0, 1.0, 1.0])
+    logits = torch.randn(16, 3, generator=torch.Generator().manual_seed(0))
+    target = torch.arange(16) % 3
+    plain = F.cross_entropy(logits, target)
+    torch.testing.assert_close(loss_fn(logits, target), plain, rtol=0, atol=0)
+    loss_fn.load_state_dict({"weight": torch.tensor([0.5, 2.0, 3.0])})
+    weighted = ClassWeightedLoss(nn.CrossEntropyLoss(), [0.5, 2.0, 3.0])(logits, target)
+    torch.testing.assert_close(loss_fn(logits, target), weighted)
+    loss_fn.weight.fill_(1.0)
+    torch.testing.assert_close(loss_fn(logits, target), plain, rtol=0, atol=0)
+    loss_fn.weight.mul_(2.0)  # 2 for every class: twice the mean
+    torch.testing.assert_close(loss_fn(logits, target), 2 * plain)
+    loss_fn.weight = torch.ones(3)
+    torch.testing.assert_close(loss_fn(logits, target), plain, rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("reduction", ["mean", "weighted_mean", "sum"])

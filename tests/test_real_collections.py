@@ -203,6 +203,23 @@ def test_a_stratified_validation_split_holds_out_recordings_with_and_without_the
     assert sorted(held_out % 2) == [0, 0, 1, 1]  # two with blinks, two without
 
 
+@pytest.mark.parametrize("ragged", [True, False])
+def test_a_plain_validation_split_holds_out_whole_recordings_of_the_tagger(ragged):
+    # skorch's ValidSplit (not stratified by default) checks its y against the dataset;
+    # the tagger's labels are one per frame, so it must be given one per recording.
+    rng = np.random.default_rng(3)
+    lengths = rng.integers(15, 40, size=20) if ragged else np.full(20, 25)
+    X = [rng.normal(size=(length, 2)) for length in lengths]
+    y = [(x[:, 0] > 0.5).astype(int) for x in X]
+    if not ragged:
+        X, y = np.stack(X), np.stack(y)
+    tagger = fast_tagger(train_split=ValidSplit(0.25, random_state=0)).fit(X, y)
+    assert np.isfinite(tagger.history_[-1, "valid_loss"])
+    train, valid = tagger.net_.train_split(tagger.net_.get_dataset(*_dataset_of(tagger, X, y)))
+    assert len(valid.indices) == 5 and len(train.indices) == 15
+    assert not set(valid.indices) & set(train.indices)
+
+
 def _dataset_of(tagger, X, y):
     sequences, encoded = tagger._targets.check_continued(tagger, X, y, hint="")
     return tagger._dataset(sequences, encoded), encoded
