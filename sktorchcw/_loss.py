@@ -722,10 +722,8 @@ def _check_batch(y_pred, y_true):
             f"y_pred must be logits of shape (N, C), (N, 1) or (N,); got {tuple(y_pred.shape)}."
         )
     n_samples = y_pred.shape[0]
-    if y_true.reshape(-1).shape[0] != n_samples:
-        raise ValueError(
-            f"y_pred has {n_samples} samples but y_true has {y_true.reshape(-1).shape[0]}."
-        )
+    if y_true.numel() != n_samples:
+        raise ValueError(f"y_pred has {n_samples} samples but y_true has {y_true.numel()}.")
     if n_samples == 0:
         raise ValueError("The batch is empty; ClassWeightedLoss needs at least one sample.")
     _check_class_indices(y_true, 2 if y_pred.ndim == 1 or y_pred.shape[1] == 1

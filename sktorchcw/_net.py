@@ -139,6 +139,24 @@ class ClassWeightedTraining(NeuralNet):
     def infer(self, x, **fit_params):
         return super().infer(split_sample_weight(x)[0], **fit_params)
 
+    def notify(self, method_name, **cb_kwargs):
+        # Per batch, skorch calls every callback's on_batch_begin/on_batch_end, most of
+        # them the base class's empty method; during a fit only the others are called
+        # (the net's own first, then the callbacks in order, as skorch does).
+        listeners = self.__dict__.get("batch_listeners_")
+        if listeners is None or method_name not in listeners:
+            return super().notify(method_name, **cb_kwargs)
+        for listener in listeners[method_name]:
+            listener(self, **cb_kwargs)
+        return None
+
+    def _batch_listeners(self):
+        """The net's own and the callbacks' batch methods that do something, by event."""
+        return {event: [getattr(self, event)] + [
+            getattr(callback, event) for _, callback in self.callbacks_
+            if getattr(type(callback), event, None) is not getattr(Callback, event)]
+            for event in ("on_batch_begin", "on_batch_end")}
+
     def get_loss(self, y_pred, y_true, X=None, training=False):
         y_pred = self._loss_input(y_pred)
         y_true = to_tensor(y_true, device=self.device)
@@ -200,13 +218,22 @@ class ClassWeightedTraining(NeuralNet):
 
     def _set_training(self, training=True):
         # skorch calls this every batch; Module.train walks every submodule through the
-        # slow nn.Module.__setattr__, so only switch the modules not yet in that mode.
+        # slow nn.Module.__setattr__, so only switch the modules not yet in that mode
+        # (during a fit, their submodules are listed once, in fit_loop).
+        submodules = self.__dict__.get("mode_submodules_")
+        if submodules is not None and all(module.training == training
+                                          for module in submodules):
+            return
         for name in self._modules + self._criteria:
             module = getattr(self, name + "_")
             if isinstance(module, torch.nn.Module) and any(
                 submodule.training != training for submodule in module.modules()
             ):
                 module.train(training)
+
+    def _mode_submodules(self):
+        return [submodule for name in self._modules + self._criteria
+                for submodule in _modules_of(getattr(self, name + "_"))]
 
     def on_epoch_end(self, net, **kwargs):
         super().on_epoch_end(net, **kwargs)
@@ -233,10 +260,13 @@ class ClassWeightedTraining(NeuralNet):
         # cost more than the closure it saves. (A name ending in "_": skorch takes every
         # other attribute for a parameter.)
         self.plain_step_ = not self._needs_skorch_step()
+        self.batch_listeners_ = self._batch_listeners()
+        self.mode_submodules_ = self._mode_submodules()
         try:
             return super().fit_loop(X, y, epochs=epochs, **fit_params)
         finally:
-            self.__dict__.pop("plain_step_", None)
+            for name in ("plain_step_", "batch_listeners_", "mode_submodules_"):
+                self.__dict__.pop(name, None)
 
 
 class SequenceNet(ClassWeightedTraining):
@@ -355,6 +385,11 @@ def _recording_sigint(net):
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def _modules_of(value):
+    """Every submodule of a torch module (itself included); nothing for other values."""
+    return list(value.modules()) if isinstance(value, torch.nn.Module) else []
 
 
 def _requires_closure(optimizer):
