@@ -448,8 +448,13 @@ def _sequence_array(index, item, allow_nan=False):
 
 def as_float32(values, name="X"):
     """``values`` as a C-contiguous float32 array, or a ValueError for values float32
-    cannot hold."""
-    if values.dtype != np.float32 and values.size and np.abs(values).max() > _FLOAT32_MAX:
+    cannot hold.
+
+    The largest and smallest values are found without a temporary the size of X, and
+    NaN (missing frames) never hides them (``fmax``/``fmin`` skip NaN)."""
+    if values.dtype != np.float32 and values.size and (
+            np.fmax.reduce(values, axis=None) > _FLOAT32_MAX
+            or np.fmin.reduce(values, axis=None) < -_FLOAT32_MAX):
         raise ValueError(f"{name} has values too large for float32 (above 3.4e38 in "
                          "magnitude).")
     return np.ascontiguousarray(values, dtype=np.float32)

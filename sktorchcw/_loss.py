@@ -462,7 +462,7 @@ default=None
         estimators' class_weight=None): the loss is then the unweighted one, which the
         kernel computes with fewer operations. Whether they are all 1 is looked at again
         only when the buffer is replaced or changed in place (``load_state_dict``)."""
-        weight = self.weight
+        weight = self._buffers.get("weight")
         if weight is None:
             return None
         key = (id(weight), weight._version, weight.data_ptr())

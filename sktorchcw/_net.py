@@ -137,7 +137,10 @@ class ClassWeightedTraining(NeuralNet):
     """
 
     def infer(self, x, **fit_params):
-        return super().infer(split_sample_weight(x)[0], **fit_params)
+        x = split_sample_weight(x)[0]
+        if not fit_params and _tensors_on(x, self.__dict__.get("torch_device_")):
+            return self.module_(**x)  # what skorch's infer does, without its conversions
+        return super().infer(x, **fit_params)
 
     def notify(self, method_name, **cb_kwargs):
         # Per batch, skorch calls every callback's on_batch_begin/on_batch_end, most of
@@ -159,7 +162,9 @@ class ClassWeightedTraining(NeuralNet):
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         y_pred = self._loss_input(y_pred)
-        y_true = to_tensor(y_true, device=self.device)
+        if not (isinstance(y_true, torch.Tensor)
+                and y_true.device == self.__dict__.get("torch_device_")):
+            y_true = to_tensor(y_true, device=self.device)
         sample_weight = split_sample_weight(X)[1]
         if sample_weight is not None:
             sample_weight = to_tensor(sample_weight, device=self.device)
@@ -262,10 +267,13 @@ class ClassWeightedTraining(NeuralNet):
         self.plain_step_ = not self._needs_skorch_step()
         self.batch_listeners_ = self._batch_listeners()
         self.mode_submodules_ = self._mode_submodules()
+        # The device tensors live on ('cuda' names 'cuda:0' there), for infer and get_loss.
+        self.torch_device_ = torch.empty(0, device=self.device).device
         try:
             return super().fit_loop(X, y, epochs=epochs, **fit_params)
         finally:
-            for name in ("plain_step_", "batch_listeners_", "mode_submodules_"):
+            for name in ("plain_step_", "batch_listeners_", "mode_submodules_",
+                         "torch_device_"):
                 self.__dict__.pop(name, None)
 
 
@@ -385,6 +393,12 @@ def _recording_sigint(net):
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def _tensors_on(x, device):
+    """Whether ``x`` is a dict of tensors all on ``device`` (None: never)."""
+    return device is not None and type(x) is dict and all(
+        isinstance(value, torch.Tensor) and value.device == device for value in x.values())
 
 
 def _modules_of(value):

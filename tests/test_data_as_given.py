@@ -243,3 +243,29 @@ def test_balanced_weights_refuse_absent_classes_by_their_labels():
     with pytest.raises(ValueError, match=r"absent from y: \['b', 'c'\]"):
         LSTMBlinkClassifier(**FAST, class_weight="balanced").partial_fit(
             X[:5], np.array(["a"] * 5), classes=["a", "b", "c"])
+
+
+@pytest.mark.parametrize("estimator", [LSTMBlinkClassifier, LSTMBlinkTagger])
+def test_a_value_too_large_for_float32_is_refused_beside_missing_frames(estimator):
+    X = np.random.default_rng(0).normal(size=(20, 5, 2))
+    X[0, 0, 0] = np.nan  # a missing frame: NaN must not hide the value below
+    X[1, 1, 1] = -1e300
+    y = np.arange(20) % 2 if estimator is LSTMBlinkClassifier else (X[:, :, 1] > 0).astype(int)
+    with pytest.raises(ValueError, match="too large for float32"):
+        estimator(**FAST, missing="mask").fit(X, y)
+
+
+def test_float64_x_is_converted_without_a_temporary_of_its_size():
+    import tracemalloc
+
+    from sktorchcw._data import as_float32
+
+    X = np.random.default_rng(0).normal(size=(500_000, 2))
+    tracemalloc.start()
+    try:
+        converted = as_float32(X)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert converted.dtype == np.float32
+    assert peak < 1.1 * converted.nbytes  # the float32 copy only (|X| took X's size)
