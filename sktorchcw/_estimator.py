@@ -864,7 +864,7 @@ default=None
             split = copy.copy(split)
             split.random_state = seed
         if isinstance(split, ValidSplit) and strata is not None:
-            return StratifiedBy(split, strata)
+            return SplitByRecording(split, strata)
         return split
 
     def _callbacks(self, fingerprint=None):
@@ -1110,7 +1110,7 @@ def _put(outputs, rows, values, sequences, per_frame):
     outputs[positions[valid]] = values[valid]
 
 
-class StratifiedBy:
+class SplitByRecording:
     """A skorch ``ValidSplit`` given the labels ``strata``, one per recording, instead of
     the ``y`` skorch hands it: the tagger's labels of every frame, which a split cannot
     line up with the recordings (a stratified split stratifies by ``strata``)."""

@@ -226,8 +226,9 @@ class LSTMFrameLogits(LSTMLogits):
         """
         if state is not None and self.rnn.bidirectional:
             raise ValueError(
-                "A bidirectional LSTM cannot continue from a state: its backward direction "
-                "reads each sequence from its end. Pass the whole sequence with state=None."
+                f"A bidirectional {type(self.rnn).__name__} cannot continue from a state: its "
+                "backward direction reads each sequence from its end. Pass the whole sequence "
+                "with state=None."
             )
         output, state = self.rnn(self._packed_input(x, None), state)
         return self._frame_logits(output), state

@@ -162,8 +162,7 @@ class ClassWeightedTraining(NeuralNet):
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         y_pred = self._loss_input(y_pred)
-        if not (isinstance(y_true, torch.Tensor)
-                and y_true.device == self.__dict__.get("torch_device_")):
+        if not _tensor_on(y_true, self.__dict__.get("torch_device_")):
             y_true = to_tensor(y_true, device=self.device)
         sample_weight = split_sample_weight(X)[1]
         if sample_weight is not None:
@@ -395,10 +394,14 @@ def _recording_sigint(net):
         signal.signal(signal.SIGINT, previous)
 
 
+def _tensor_on(value, device):
+    """Whether ``value`` is a tensor on ``device`` (None: never)."""
+    return device is not None and isinstance(value, torch.Tensor) and value.device == device
+
+
 def _tensors_on(x, device):
     """Whether ``x`` is a dict of tensors all on ``device`` (None: never)."""
-    return device is not None and type(x) is dict and all(
-        isinstance(value, torch.Tensor) and value.device == device for value in x.values())
+    return type(x) is dict and all(_tensor_on(value, device) for value in x.values())
 
 
 def _modules_of(value):

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from sklearn.exceptions import NotFittedError
 from torch import nn
 
-from sktorchcw import LSTMBlinkTagger, LSTMFrameLogits
+from sktorchcw import GRUFrameLogits, LSTMBlinkTagger, LSTMFrameLogits
 
 # module__proj_size: torch's note that oneDNN has no LSTM projections is no concern here.
 pytestmark = pytest.mark.filterwarnings("ignore:LSTM with projections:UserWarning")
@@ -358,12 +358,13 @@ def test_forward_with_state_continues_and_forward_is_unchanged():
     assert logits.shape == (3, 4)
 
 
-def test_a_bidirectional_module_cannot_continue_from_a_state():
-    module = LSTMFrameLogits(n_features=2, n_outputs=2, hidden_size=8, bidirectional=True)
+@pytest.mark.parametrize("network, name", [(LSTMFrameLogits, "LSTM"), (GRUFrameLogits, "GRU")])
+def test_a_bidirectional_module_cannot_continue_from_a_state(network, name):
+    module = network(n_features=2, n_outputs=2, hidden_size=8, bidirectional=True)
     x = torch.zeros(1, 4, 2)
     logits, state = module.forward_with_state(x)
     torch.testing.assert_close(logits, module(x))
-    with pytest.raises(ValueError, match="bidirectional"):
+    with pytest.raises(ValueError, match=f"A bidirectional {name} cannot continue"):
         module.forward_with_state(x, state)
 
 
