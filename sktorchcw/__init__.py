@@ -3,7 +3,7 @@
 from ._classifier import LSTMBlinkClassifier
 from ._loss import ClassWeightedLoss, FocalLoss, criterion_formats
 from ._module import GRUFrameLogits, GRULogits, LSTMFrameLogits, LSTMLogits
-from ._net import TrainingDivergedError
+from ._net import DivergenceWarning, TrainingDivergedError
 from ._onnx import export_onnx
 from ._persistence import load_model as _load_model
 from ._stream import FrameStream
@@ -84,6 +84,7 @@ __all__ = [
     "LSTMFrameLogits",
     "LSTMLogits",
     "TrainingDivergedError",
+    "DivergenceWarning",
     "criterion_formats",
     "effective_number_weights",
     "export_onnx",

@@ -14,8 +14,11 @@ from ._weights import check_weight_vector
 
 __all__ = ["ClassWeightedLoss", "FocalLoss", "criterion_formats"]
 
-INPUT_FORMATS = ("logits", "log_probabilities", "probabilities")
-TARGET_FORMATS = ("index", "onehot")
+# 'as_given': the module's output and y exactly as they come (skorch's way, for a criterion
+# sktorchcw.skorch does not know); both formats or neither.
+AS_GIVEN = "as_given"
+INPUT_FORMATS = ("logits", "log_probabilities", "probabilities", AS_GIVEN)
+TARGET_FORMATS = ("index", "onehot", AS_GIVEN)
 REDUCTIONS = ("mean", "weighted_mean", "sum")
 WEIGHTINGS = ("sample", "output")
 _TORCH_IGNORE_INDEX = -100  # the default of CrossEntropyLoss and NLLLoss: never a class
@@ -292,12 +295,17 @@ class ClassWeightedLoss(nn.Module):
         the per-output scheme of the blog post this project grew from; it needs
         an elementwise criterion with one-hot targets on ``(N, C)`` outputs and
         does not support ``reduction='weighted_mean'``.
-    input_format : {'logits', 'log_probabilities', 'probabilities'}, default=None
+    input_format : {'logits', 'log_probabilities', 'probabilities', 'as_given'}, \
+default=None
         What the criterion receives from the raw logits: the logits,
         ``log_softmax`` (``logsigmoid`` for one logit) or ``softmax``
         (``sigmoid`` for one logit). ``None`` takes it from the known criteria
-        table; required for criteria that are not in it.
-    target_format : {'index', 'onehot'}, default=None
+        table; required for criteria that are not in it. ``'as_given'`` (with
+        ``target_format='as_given'``) hands ``y_pred`` and ``y_true`` to the
+        criterion untouched, as skorch does: it must return one loss per sample
+        (first dimension N; further dimensions are averaged), and class weights
+        need ``y_true`` to hold class indices.
+    target_format : {'index', 'onehot', 'as_given'}, default=None
         What the criterion receives as target: class indices (int64) or a
         one-hot float matrix (for a single logit, ``y`` as float 0/1). ``None``
         takes it from the known criteria table; required otherwise.
@@ -495,6 +503,8 @@ default=None
         return total, normaliser
 
     def _parts(self, y_pred, y_true, sample_weight, class_weight, mask=None):
+        if self.input_format == AS_GIVEN:
+            return self._as_given_parts(y_pred, y_true, sample_weight, class_weight)
         y_pred, y_true, sample_weight = _valid_elements(y_pred, y_true, sample_weight, mask)
         if y_true.shape[0] == 0:  # every element masked: nothing to learn from this batch
             return y_pred.sum() * 0.0, self._normaliser(0, None, y_pred)
@@ -530,6 +540,37 @@ default=None
         if weights is None:
             return per_sample.sum(), self._normaliser(n_samples, None, per_sample)
         return (weights * per_sample).sum(), self._normaliser(n_samples, weights, per_sample)
+
+    def _as_given_parts(self, y_pred, y_true, sample_weight, class_weight):
+        """``(total, normaliser)`` with the criterion called on the batch as it comes."""
+        losses = self._call_criterion(y_pred, y_true)
+        n_samples = len(y_true)
+        if losses.ndim == 0 or losses.shape[0] != n_samples:
+            raise ValueError(
+                f"{_name(self.criterion)} returned shape {tuple(losses.shape)}, but class or "
+                f"sample weights need one loss per sample (first dimension {n_samples}). Give "
+                "the criterion a `reduction` argument, or make it return unreduced losses.")
+        per_sample = losses.reshape(n_samples, -1).mean(dim=1) if losses.ndim > 1 else losses
+        weights = None
+        if sample_weight is not None:
+            weights = _as_sample_weight(sample_weight, n_samples, per_sample)
+        if class_weight is not None:
+            _check_class_indices(y_true, class_weight.shape[0])
+            class_weights = class_weight.to(per_sample)[y_true.reshape(-1).long()]
+            weights = class_weights if weights is None else class_weights * weights
+        if weights is None:
+            return per_sample.sum(), self._normaliser(n_samples, None, per_sample)
+        return (weights * per_sample).sum(), self._normaliser(n_samples, weights, per_sample)
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                              unexpected_keys, error_msgs):
+        # Class weights are known once a fit has seen the classes: a loss made before
+        # (skorch's initialize-then-load_params) takes the stored ones.
+        stored = state_dict.get(prefix + "weight")
+        if self._buffers.get("weight") is None and stored is not None:
+            self.register_buffer("weight", torch.empty_like(stored))
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
+                                      unexpected_keys, error_msgs)
 
     def _fused_parts(self, fused, inputs, target, class_weight):
         """``sum(w[y] * l)`` in one call of the criterion's own weighted kernel.
@@ -616,6 +657,9 @@ def _resolve_formats(criterion, input_format, target_format):
             "'probabilities', target_format='index' | 'onehot'). For example a focal loss on "
             "logits and class indices: input_format='logits', target_format='index'."
         )
+    if AS_GIVEN in (input_format, target_format) and input_format != target_format:
+        raise ValueError("input_format='as_given' and target_format='as_given' go together: "
+                         "the criterion gets the module's output and y untouched.")
     input_format = input_format or known[0]
     target_format = target_format or known[1]
     _check_choice("input_format", input_format, INPUT_FORMATS)

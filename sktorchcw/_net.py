@@ -10,6 +10,7 @@ import inspect
 import math
 import signal
 import threading
+import warnings
 from collections.abc import Mapping
 
 import numpy as np
@@ -20,9 +21,15 @@ from skorch.utils import to_tensor
 
 from ._batching import prediction_batches
 
-__all__ = ["ClassWeightedTraining", "SequenceNet", "TrainingDivergedError", "SAMPLE_WEIGHT",
-           "WRAPPED_INPUT", "logits_to_proba", "logits_to_log_proba",
+__all__ = ["ClassWeightedTraining", "SequenceNet", "TrainingDivergedError", "DivergenceWarning",
+           "SAMPLE_WEIGHT", "WRAPPED_INPUT", "logits_to_proba", "logits_to_log_proba",
            "frame_logits_to_proba", "frame_logits_to_log_proba", "frame_mask"]
+
+
+class DivergenceWarning(RuntimeWarning):
+    """The training loss or the weights became NaN or infinite and training went on
+    (``on_divergence='warn'``, the default of :mod:`sktorchcw.skorch`'s nets, which train
+    on as skorch does)."""
 
 
 class TrainingDivergedError(FloatingPointError):
@@ -157,10 +164,16 @@ class ClassWeightedTraining(NeuralNet):
         """The net's own and the callbacks' batch methods that do something, by event."""
         return {event: [getattr(self, event)] + [
             getattr(callback, event) for _, callback in self.callbacks_
-            if getattr(type(callback), event, None) is not getattr(Callback, event)]
+            if _overrides(callback, event, Callback)]
             for event in ("on_batch_begin", "on_batch_end")}
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
+        criterion = self._weighted_criterion(y_pred, X)
+        if criterion is None:  # skorch's own loss
+            loss = super().get_loss(y_pred, y_true, X=X, training=training)
+            if training:
+                self._check_finite_loss(loss)
+            return loss
         y_pred = self._loss_input(y_pred)
         if not _tensor_on(y_true, self.__dict__.get("torch_device_")):
             y_true = to_tensor(y_true, device=self.device)
@@ -170,13 +183,35 @@ class ClassWeightedTraining(NeuralNet):
         mask = self._loss_mask(y_true, X)
         if not training:
             # As Keras reports it: no class weights, the validation samples' own weights.
-            return self.criterion_.unweighted(y_pred, y_true, sample_weight, mask=mask)
-        loss = self.criterion_(y_pred, y_true, sample_weight, mask=mask)
+            return criterion.unweighted(y_pred, y_true, sample_weight, mask=mask)
+        loss = criterion(y_pred, y_true, sample_weight, mask=mask)
+        self._check_finite_loss(loss)
+        return loss
+
+    # What a NaN or infinite loss or weight does: 'raise' a TrainingDivergedError (the
+    # estimators), 'warn' once per fit and train on (the skorch drop-in: skorch trains on)
+    # or 'ignore'.
+    on_divergence = "raise"
+
+    def _check_finite_loss(self, loss):
         # Checked before backward and the optimizer step, so no update uses a broken loss.
         # skorch reads the loss value every batch anyway, so the check costs little.
-        if not math.isfinite(loss.item()):
-            raise TrainingDivergedError(self._divergence_message(loss))
-        return loss
+        if self.on_divergence != "ignore" and not math.isfinite(loss.item()):
+            self._diverged(self._divergence_message(loss))
+
+    def _diverged(self, message):
+        if self.on_divergence == "raise":
+            raise TrainingDivergedError(message)
+        if self.on_divergence == "warn" and not self.__dict__.get("divergence_warned_"):
+            self.divergence_warned_ = True
+            warnings.warn(message.replace(" Nothing of this fit was kept.", " Training goes "
+                                          "on (on_divergence='warn')."),
+                          DivergenceWarning, stacklevel=2)
+
+    def _weighted_criterion(self, y_pred, X):
+        """The :class:`~sktorchcw.ClassWeightedLoss` that weighs this batch, or None for
+        skorch's own ``get_loss``."""
+        return self.criterion_
 
     def _loss_mask(self, y_true, X):
         return None
@@ -215,10 +250,12 @@ class ClassWeightedTraining(NeuralNet):
     def _needs_skorch_step(self):
         optimizers = [getattr(self, name + "_") for name in self._optimizers]
         callbacks = [callback for _, callback in self.callbacks_]
-        return any(map(_requires_closure, optimizers)) or any(
-            type(listener).on_grad_computed is not base.on_grad_computed
-            for listener, base in [(self, NeuralNet)] + [(cb, Callback) for cb in callbacks]
-        )
+        return (not all(map(_steps_without_closure, optimizers))
+                or _overrides(self, "get_train_step_accumulator", NeuralNet)
+                or "get_train_step_accumulator" in self.__dict__
+                or any(_overrides(listener, "on_grad_computed", base)
+                       for listener, base in [(self, NeuralNet)]
+                       + [(cb, Callback) for cb in callbacks]))
 
     def _set_training(self, training=True):
         # skorch calls this every batch; Module.train walks every submodule through the
@@ -250,10 +287,12 @@ class ClassWeightedTraining(NeuralNet):
         produce broken weights in the step itself (a huge learning rate), and no later
         loss would reveal it when that step is the last one.
         """
+        if self.on_divergence == "ignore":
+            return
         broken = [name for name, parameter in self.module_.named_parameters()
                   if not bool(torch.isfinite(parameter).all())]
         if broken:
-            raise TrainingDivergedError(
+            self._diverged(
                 f"Training diverged: the weights {broken[:3]} became NaN or infinite in epoch "
                 f"{len(self.history)}. Try a smaller lr, check X for extreme values, or use "
                 "smaller class or sample weights. Nothing of this fit was kept."
@@ -272,7 +311,7 @@ class ClassWeightedTraining(NeuralNet):
             return super().fit_loop(X, y, epochs=epochs, **fit_params)
         finally:
             for name in ("plain_step_", "batch_listeners_", "mode_submodules_",
-                         "torch_device_"):
+                         "torch_device_", "divergence_warned_"):
                 self.__dict__.pop(name, None)
 
 
@@ -404,12 +443,24 @@ def _tensors_on(x, device):
     return type(x) is dict and all(_tensor_on(value, device) for value in x.values())
 
 
+def _overrides(listener, method, base):
+    """Whether ``listener``'s ``method`` may do something: its class overrides ``base``'s, or
+    it is no subclass of ``base`` at all (skorch takes any object with the methods, e.g. a
+    ``Mock``)."""
+    return getattr(type(listener), method, None) is not getattr(base, method)
+
+
 def _modules_of(value):
     """Every submodule of a torch module (itself included); nothing for other values."""
     return list(value.modules()) if isinstance(value, torch.nn.Module) else []
 
 
-def _requires_closure(optimizer):
-    """True when ``optimizer.step`` has no default for its ``closure`` (LBFGS)."""
+def _steps_without_closure(optimizer):
+    """True for torch's own optimizers whose ``step`` needs no closure (not LBFGS); an
+    optimizer of the user's may use the closure skorch always passes, and a trimmed net
+    has none (skorch's step tells so)."""
+    step = getattr(type(optimizer), "step", None)
+    if step is None or not getattr(step, "__module__", "").startswith("torch.optim"):
+        return False
     closure = inspect.signature(optimizer.step).parameters.get("closure")
-    return closure is not None and closure.default is inspect.Parameter.empty
+    return closure is None or closure.default is not inspect.Parameter.empty

@@ -26,16 +26,19 @@ SINGLE_LOGIT_CRITERIA = (
     torch.nn.functional.binary_cross_entropy_with_logits,
     torch.nn.functional.binary_cross_entropy,
 )
-_FORMAT_PARAMETERS = ("input_format", "target_format")
+FORMAT_PARAMETERS = ("input_format", "target_format")
 
 
-def build_criterion(criterion, params, class_weight, *, reduction, weighting, owner):
+def build_criterion(criterion, params, class_weight, *, reduction, weighting, owner,
+                    undeclared=None):
     """``criterion`` (a class given its ``criterion__*`` ``params``, an instance or a
     function) wrapped in a :class:`~sktorchcw.ClassWeightedLoss` with ``class_weight``
     (one per class, or None); ``criterion__input_format`` / ``target_format`` declare
-    what an unknown criterion expects. ``owner`` names the estimator in errors."""
+    what an unknown criterion expects. An unknown, undeclared criterion gets the format
+    ``undeclared`` (``'as_given'``: skorch's inputs) or, when None, a ValueError. ``owner``
+    names the estimator in errors."""
     params = dict(params)
-    formats = {key: params.pop(key) for key in _FORMAT_PARAMETERS if key in params}
+    formats = {key: params.pop(key) for key in FORMAT_PARAMETERS if key in params}
     if params:
         if not inspect.isclass(criterion):
             raise ValueError(
@@ -44,6 +47,8 @@ def build_criterion(criterion, params, class_weight, *, reduction, weighting, ow
                 "instance yourself."
             )
         criterion = _instantiate_criterion(criterion, params)
+    if criterion_formats(criterion) is None and not formats and undeclared is not None:
+        formats = {"input_format": undeclared, "target_format": undeclared}
     if criterion_formats(criterion) is None and len(formats) < 2:
         raise ValueError(
             f"{owner} does not know what criterion {criterion!r} expects. "

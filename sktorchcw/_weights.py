@@ -79,7 +79,9 @@ def resolve_class_weight(class_weight, *, classes, y=None, sample_weight=None):
         For a ``class_weight`` that is a set, a DataFrame or a class (rather
         than an instance of one).
     ValueError
-        For an unknown string, a key that is not a class or two keys for one
+        For an unknown string, a mapping none of whose keys is a class (a key
+        that is not a class of this ``classes`` is ignored, as scikit-learn
+        does: a cross-validation fold may lack a label), two keys for one
         class, a negative, NaN or infinite weight, all weights zero, a
         wrong-length array, or ``'balanced'`` without ``y``, with a ``y``
         missing a class, with a class whose samples all have
@@ -432,14 +434,20 @@ def _from_mapping(class_weight, classes):
         )
     weights = np.ones(len(classes), dtype=np.float64)
     key_of_class: dict[int, object] = {}
-    for key, value in class_weight.items():
+    items = list(class_weight.items())
+    if items and all(_index_of(key, classes) is None for key, _ in items):
+        raise ValueError(
+            f"class_weight has the keys {[key for key, _ in items][:5]!r}, and none of them is "
+            f"a class: not a class of this fit. The classes are {classes.tolist()!r}; key the "
+            "weights by the original labels" + _series_hint(class_weight)
+        )
+    for key, value in items:
         index = _index_of(key, classes)
         if index is None:
-            raise ValueError(
-                f"class_weight has the key {key!r}, which is not a class. The classes are "
-                f"{classes.tolist()!r}; key the weights by the original labels"
-                + _series_hint(class_weight)
-            )
+            # Not a class of this fit (a cross-validation fold without the rare label):
+            # ignored, as scikit-learn ignores it.
+            _as_float(value, f"class_weight[{key!r}]")
+            continue
         if index in key_of_class:
             raise ValueError(
                 f"class_weight gives the class {classes.tolist()[index]!r} two weights (keys "

@@ -22,14 +22,23 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.metrics import accuracy_score
 from skorch import classifier as skorch_classifier
-from skorch.callbacks import EpochScoring
-from skorch.utils import data_from_dataset, is_dataset, is_pandas_ndframe, to_numpy
-from torch.utils.data import WeightedRandomSampler
+from skorch.dataset import Dataset
+from skorch.utils import get_dim, is_dataset, is_pandas_ndframe, to_numpy, to_tensor
+from torch.utils.data import Subset, WeightedRandomSampler, default_collate
 
 from ._batching import balanced_draw_probabilities
-from ._net import SAMPLE_WEIGHT, WRAPPED_INPUT, ClassWeightedTraining, logits_to_proba
+from ._loss import AS_GIVEN, ClassWeightedLoss, criterion_formats
+from ._net import (
+    SAMPLE_WEIGHT,
+    WRAPPED_INPUT,
+    ClassWeightedTraining,
+    logits_to_proba,
+    split_sample_weight,
+)
+from ._weighting import (
+    FORMAT_PARAMETERS as _FORMAT_KEYS,
+)
 from ._weighting import (
     build_criterion,
     check_prior_correction,
@@ -79,18 +88,29 @@ ATTRIBUTES_DOC = """    classes_ : ndarray of shape (n_classes,)
 
 class _ClassWeightedClassifier(ClassWeightedTraining):
     """The weighting parameters and the fit that resolves them, for either skorch
-    classifier."""
+    classifier.
+
+    Without a weighting parameter the net is skorch's: its criterion (``criterion_``) is
+    skorch's, called by skorch's ``get_loss`` on the module's output and ``y`` as they come.
+    ``class_weight``, ``loss_reduction`` or ``weighting`` (and a one-hot criterion such as
+    ``nn.L1Loss``, which skorch cannot train a classifier with) make ``criterion_`` a
+    :class:`~sktorchcw.ClassWeightedLoss`; ``sample_weight`` alone weighs skorch's loss
+    per sample. The datasets, callbacks and scorers see the user's labels; only the loss
+    and the sampling turn them into output columns.
+    """
 
     _single_logit = False  # one logit per sample (NeuralNetBinaryClassifier)
 
     def __init__(self, module, *args, class_weight=None, loss_reduction="mean",
-                 weighting="sample", sampling=None, prior_correction=False, **kwargs):
+                 weighting="sample", sampling=None, prior_correction=False,
+                 on_divergence="warn", **kwargs):
         super().__init__(module, *args, **kwargs)
         self.class_weight = class_weight
         self.loss_reduction = loss_reduction
         self.weighting = weighting
         self.sampling = sampling
         self.prior_correction = prior_correction
+        self.on_divergence = on_divergence
 
     # -- fitting ------------------------------------------------------------------------
 
@@ -103,7 +123,10 @@ class _ClassWeightedClassifier(ClassWeightedTraining):
             Arrays, tensors, DataFrames (one forward argument per column, as skorch
             does), dicts of those, or a torch Dataset (then ``y`` may be None).
         y : array-like of shape (n_samples,)
-            Labels of any type (ints, strings, bools).
+            Labels of any type (ints, strings, bools). Non-negative integer labels are
+            the module's output columns, as in skorch (label 2 trains output 2), when
+            the module has an output for each; other labels are taken in ``classes_``
+            order.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights, multiplied with the class weights; batched and
             shuffled with the data (a validation split keeps its own samples' weights for
@@ -133,48 +156,63 @@ class _ClassWeightedClassifier(ClassWeightedTraining):
         return super().partial_fit(X, y, **fit_params)
 
     def _weighted_data(self, X, y, sample_weight, *, fresh, classes=None):
-        """``(X, y)`` for skorch: labels encoded as class indices, sample weights put in
-        X; the classes, class weights and training weights resolved from them."""
-        if self.sampling not in (None, "balanced"):
-            raise ValueError(f"sampling must be None or 'balanced'; got {self.sampling!r}.")
+        """``(X, y)`` for skorch: the labels as given, sample weights put in X; the classes,
+        class weights and training weights resolved from them."""
+        _check_choices(self)
         labels = self._labels(X, y)
-        if fresh or not hasattr(self, "classes_fitted_"):
+        if fresh or "classes_fitted_" not in self.__dict__:
             given = classes if classes is not None else getattr(self, "classes", None)
-            self.classes_fitted_ = _classes(labels, given)
-        codes = None if labels is None else _encode(labels, self.classes_fitted_)
+            self.classes_fitted_ = self._fit_classes(labels, given)
         weights = _sample_weight(sample_weight, labels)
+        self.resolve_on_split_ = False
         if fresh or self.__dict__.get("class_weight_source_") != class_weight_source(
                 self.class_weight):
             self.class_weight_ = self._resolved_class_weight(labels, weights)
             self.class_weight_source_ = class_weight_source(self.class_weight)
-            if self.initialized_:
-                self.criterion_.weight = self._loss_class_weight()
-        # The data's part of the training weights; the criterion's own (pos_weight) is
-        # known once it is built (initialize_criterion).
-        self.data_training_weight_ = training_weight(
-            self.class_weight_, codes if codes is not None else np.zeros(0, dtype=np.int64),
-            weights, len(self.classes_fitted_), self.sampling, None)
-        if self.initialized_:
-            self._set_training_weight()
-        if y is not None:
-            y = codes
+            # 'balanced' and callables count the training part once skorch splits it.
+            self.resolve_on_split_ = isinstance(self.class_weight, str) or (
+                callable(self.class_weight) and not _is_array(self.class_weight))
+        self._set_data_training_weight(labels, weights)
         if weights is not None:
             X = _with_sample_weight(X, weights.astype(np.float32))
-        return X, y
+        return X, self._skorch_targets(y, labels)
 
-    def _loss_class_weight(self):
-        """The class weights the loss multiplies by; None without class_weight, so that a
-        module may have more outputs than the data has classes, as skorch allows."""
-        if self.class_weight is None or "class_weight_" not in self.__dict__:
-            return None
-        weight = torch.as_tensor(self.class_weight_, dtype=torch.float32)
-        return weight if self.device is None else weight.to(self.device)
+    def _set_data_training_weight(self, labels, weights):
+        """The data's part of the training weights; the criterion's own (pos_weight) is
+        known once it is built (initialize_criterion)."""
+        if self.classes_fitted_ is None:
+            return
+        positions = (np.zeros(0, dtype=np.int64) if labels is None
+                     else self._class_positions(labels))
+        self.data_training_weight_ = training_weight(
+            self.class_weight_, positions, weights, len(self.classes_fitted_), self.sampling,
+            None)
+        if self.initialized_:
+            self._set_training_weight()
+
+    def _skorch_targets(self, y, labels):
+        """What skorch's dataset holds as ``y``: the labels as given (a tensor stays one)."""
+        if y is None or labels is None or isinstance(y, torch.Tensor):
+            return y
+        return labels
+
+    def get_split_datasets(self, X, y=None, **fit_params):
+        dataset_train, dataset_valid = super().get_split_datasets(X, y, **fit_params)
+        if self.__dict__.pop("resolve_on_split_", False) and dataset_valid is not None:
+            part = _labels_and_weights(dataset_train)
+            if part is not None:  # else a dataset we cannot read: all of y counted
+                labels, weights = part
+                self.class_weight_ = self._resolved_class_weight(labels, weights)
+                self._set_data_training_weight(labels, weights)
+        return dataset_train, dataset_valid
 
     def _set_training_weight(self):
         """``training_weight_``: the data's part times the criterion's own class weighting
         (``pos_weight``); with ``prior_correction``, a ValueError where the correction
         cannot divide it out, a warning where it is only approximate."""
-        criterion = self.criterion_.criterion
+        criterion = self.__dict__.get("criterion_")  # a subclass may name it otherwise
+        if isinstance(criterion, ClassWeightedLoss):
+            criterion = criterion.criterion
         n_classes = len(self.classes_fitted_)
         outputs = 1 if self._single_logit else n_classes
         self.training_weight_ = (self.data_training_weight_
@@ -186,19 +224,21 @@ class _ClassWeightedClassifier(ClassWeightedTraining):
     def _labels(self, X, y):
         if y is not None:
             labels = to_numpy(y) if isinstance(y, torch.Tensor) else np.asarray(y)
-            if labels.ndim != 1:
-                raise ValueError(f"y must be one label per sample, shape (n_samples,); got "
-                                 f"shape {labels.shape}.")
+            if labels.ndim != 1 or (labels.dtype == object and any(
+                    isinstance(label, (np.ndarray, list, tuple)) for label in labels)):
+                if self.class_weight is None and self.sampling is None:
+                    return None  # targets of another kind (sequences): skorch's business
+                raise ValueError(f"class_weight and sampling need one label per sample, "
+                                 f"shape (n_samples,); got shape {labels.shape}.")
             if bool(pd.isna(labels).any()) or (labels.dtype.kind == "f"
                                                 and not np.isfinite(labels).all()):
                 raise ValueError("y holds missing (NaN, None) or infinite labels; every "
                                  "sample needs a label. Drop those samples before fit.")
             return labels
         if is_dataset(X):
-            try:
-                return np.asarray(to_numpy(data_from_dataset(X)[1]))
-            except AttributeError:
-                pass
+            part = _labels_and_weights(X)
+            if part is not None:
+                return part[0]
         if self.class_weight is not None and not isinstance(self.class_weight, Mapping) \
                 and not _is_array(self.class_weight):
             raise ValueError(
@@ -210,14 +250,156 @@ class _ClassWeightedClassifier(ClassWeightedTraining):
             raise ValueError("sampling='balanced' draws samples by their labels; pass y.")
         return None
 
+    def _fit_classes(self, labels, given):
+        """The classes in output-column order: ``given`` as given (when ``y`` holds
+        indices into it rather than its labels, those indices, as skorch takes them);
+        else the sorted labels; None when neither is known."""
+        if given is not None and len(given):
+            given = np.asarray(given)
+            if labels is None or not (pd.Index(given).get_indexer(labels) < 0).any():
+                return given
+            if _are_indices(np.unique(labels)) or (
+                    labels.dtype.kind in "iu" and labels.min() >= 0
+                    and labels.max() < len(given)):
+                return np.arange(len(given))
+            unknown = np.setdiff1d(labels, given)
+            raise ValueError(f"y holds labels {unknown.tolist()[:5]!r} that are not among "
+                             f"classes={given.tolist()!r}.")
+        if labels is None:
+            if self.class_weight is not None:
+                raise ValueError("class_weight needs the classes, but fit got y=None and "
+                                 "cannot read the labels of X; pass y, or classes=[...].")
+            return None
+        return np.unique(labels)
+
     def _resolved_class_weight(self, labels, sample_weight):
+        if self.classes_fitted_ is None:
+            return None
         return resolve_class_weight(self.class_weight, classes=self.classes_fitted_, y=labels,
                                     sample_weight=sample_weight)
 
     def check_data(self, X, y):
         super().check_data(X, y)
-        if hasattr(self, "classes_fitted_"):  # skorch infers classes from y: the codes
+        if self.__dict__.get("classes_fitted_") is not None:
             self.classes_inferred_ = self.classes_fitted_
+
+    # -- labels and output columns ------------------------------------------------------
+
+    def _encodes(self, n_outputs):
+        """Whether labels go to output columns by their position in ``classes_fitted_``
+        (strings, negative or too large integers) rather than being the columns
+        themselves (skorch's non-negative integer labels)."""
+        classes = self.__dict__.get("classes_fitted_")
+        if classes is None:
+            return False
+        return not (_non_negative_integers(classes) and classes.max() < max(n_outputs, 1))
+
+    def _class_positions(self, labels):
+        """Each label's position in ``classes_fitted_`` (its class index)."""
+        return _positions(labels, self.classes_fitted_)
+
+    def _n_outputs(self, y_pred):
+        return 2 if self._single_logit or y_pred.ndim == 1 else y_pred.shape[1]
+
+    def _loss_target(self, y_true, y_pred):
+        """The batch's labels as output columns (class indices; floats for one logit)."""
+        if self._encodes(self._n_outputs(y_pred)):
+            labels = to_numpy(y_true) if isinstance(y_true, torch.Tensor) else np.asarray(y_true)
+            y_true = torch.as_tensor(_positions(labels, self.classes_fitted_),
+                                     device=y_pred.device)
+        criterion = self.__dict__.get("criterion_")
+        if self._single_logit and not (isinstance(criterion, ClassWeightedLoss)
+                                       and criterion.input_format != AS_GIVEN):
+            # skorch's criteria for one logit (BCEWithLogitsLoss) take float targets
+            y_true = to_tensor(y_true, device=self.device)
+            return y_true.to(y_pred.dtype) if torch.is_tensor(y_pred) else y_true
+        return y_true
+
+    def _per_output(self, values, n_outputs, *, fill=1.0):
+        """``values`` (one per class) laid out per output column; ``fill`` elsewhere."""
+        classes = self.classes_fitted_
+        columns = (np.arange(len(classes)) if self._encodes(n_outputs)
+                   else classes.astype(np.int64))
+        if columns.max() >= n_outputs:
+            raise ValueError(
+                f"The module has {n_outputs} outputs, but the classes "
+                f"{np.asarray(classes).tolist()!r} need {columns.max() + 1}: give it one "
+                "output per class.")
+        laid_out = np.full(n_outputs, fill, dtype=np.float64)
+        laid_out[columns] = values
+        return laid_out
+
+    def _labels_of(self, indices, n_outputs):
+        """The labels of output columns ``indices``."""
+        if not self._encodes(n_outputs):
+            return indices
+        classes = np.asarray(self.classes_fitted_)
+        if len(indices) and indices.max() >= len(classes):
+            raise ValueError(
+                f"The module predicted output {int(indices.max())}, but there are only "
+                f"{len(classes)} classes {classes.tolist()!r}: give it one output per class.")
+        return classes[indices]
+
+    # -- the criterion and the loss -------------------------------------------------------
+
+    def _adapts_targets(self):
+        """Whether ``criterion_`` is a ClassWeightedLoss rather than skorch's criterion."""
+        if (self.class_weight is not None or self.loss_reduction != "mean"
+                or self.weighting != "sample"
+                or any(key in self.get_params_for("criterion") for key in _FORMAT_KEYS)):
+            return True
+        formats = criterion_formats(self.criterion)
+        return not self._single_logit and formats is not None and formats[1] == "onehot"
+
+    def initialize_criterion(self):
+        if self._adapts_targets():
+            self.criterion_ = build_criterion(
+                self.criterion, self.get_params_for("criterion"), None,
+                reduction=self.loss_reduction, weighting=self.weighting,
+                owner=type(self).__name__, undeclared=AS_GIVEN)
+        else:
+            super().initialize_criterion()
+        self.__dict__.pop("loss_weight_key_", None)
+        if "data_training_weight_" in self.__dict__:
+            self._set_training_weight()
+        return self
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        return super().get_loss(y_pred, self._loss_target(y_true, y_pred), X=X,
+                                training=training)
+
+    def _weighted_criterion(self, y_pred, X):
+        criterion = self.criterion_
+        if isinstance(criterion, ClassWeightedLoss):
+            self._set_loss_class_weight(criterion, y_pred)
+            return criterion
+        if split_sample_weight(X)[1] is None:
+            return None  # skorch's own loss
+        cached = self.__dict__.get("sample_weighted_criterion_")
+        if cached is None or cached[0] is not criterion:
+            cached = (criterion, ClassWeightedLoss(criterion, input_format=AS_GIVEN,
+                                                   target_format=AS_GIVEN))
+            self.sample_weighted_criterion_ = cached
+        return cached[1]
+
+    def _set_loss_class_weight(self, criterion, y_pred):
+        """The loss's class weights, one per output column (1 for a column of no class),
+        set again only when the weights, the outputs or the device change."""
+        class_weight = self.__dict__.get("class_weight_")
+        if self.class_weight is None or class_weight is None:
+            return
+        n_outputs = self._n_outputs(y_pred)
+        key = (id(class_weight), n_outputs, y_pred.device)
+        if self.__dict__.get("loss_weight_key_") == key:
+            return
+        criterion.weight = torch.as_tensor(self._per_output(class_weight, n_outputs),
+                                           dtype=torch.float32, device=y_pred.device)
+        self.loss_weight_key_ = key
+
+    def _loss_input(self, y_pred):
+        if _emits_probabilities(self.criterion):  # skorch's habit with NLLLoss
+            return torch.log(y_pred + torch.finfo(y_pred.dtype).eps)
+        return y_pred
 
     # -- safe model files -----------------------------------------------------------------
 
@@ -275,56 +457,50 @@ class _ClassWeightedClassifier(ClassWeightedTraining):
 
         save_net(self, path, optimizer=optimizer)
 
-    # -- the criterion, the batches and the outputs ---------------------------------------
-
-    def initialize_criterion(self):
-        weights = self._loss_class_weight()
-        self.criterion_ = build_criterion(
-            self.criterion, self.get_params_for("criterion"), weights,
-            reduction=self.loss_reduction, weighting=self.weighting, owner=type(self).__name__)
-        if "data_training_weight_" in self.__dict__:
-            self._set_training_weight()
-        return self
-
-    def _loss_input(self, y_pred):
-        if _emits_probabilities(self.criterion):  # skorch's habit with NLLLoss
-            return torch.log(y_pred + torch.finfo(y_pred.dtype).eps)
-        return y_pred
+    # -- batches and outputs ---------------------------------------------------------------
 
     def get_iterator(self, dataset, training=False):
-        if not (training and self.sampling == "balanced"):
+        balanced = training and self.sampling == "balanced"
+        if not balanced and not _text_labels(self.__dict__.get("classes_fitted_")):
             return super().get_iterator(dataset, training=training)
-        codes = torch.as_tensor(np.asarray(to_numpy(data_from_dataset(dataset)[1])))
-        sampler = WeightedRandomSampler(balanced_draw_probabilities(codes), len(codes),
-                                        replacement=True)
-        kwargs = self.get_params_for("iterator_train")
-        kwargs.pop("shuffle", None)
+        # skorch's get_iterator, with text labels batched as arrays (torch's collate makes
+        # lists of them, which skorch's scoring callbacks cannot read) and balanced draws.
+        name = "iterator_train" if training else "iterator_valid"
+        kwargs = self.get_params_for(name)
         batch_size = kwargs.pop("batch_size", self.batch_size)
         kwargs["batch_size"] = len(dataset) if batch_size == -1 else batch_size
+        if _text_labels(self.__dict__.get("classes_fitted_")):
+            kwargs.setdefault("collate_fn", _collate_keeping_text_labels)
+        if not balanced:
+            return getattr(self, name)(dataset, **kwargs)
+        labels = _labels_and_weights(dataset)
+        if labels is None:
+            raise ValueError("sampling='balanced' draws samples by their labels, which this "
+                             "dataset does not show; use a skorch Dataset or pass X and y.")
+        positions = torch.as_tensor(self._class_positions(labels[0]))
+        sampler = WeightedRandomSampler(balanced_draw_probabilities(positions), len(positions),
+                                        replacement=True)
+        kwargs.pop("shuffle", None)
         return self.iterator_train(dataset, sampler=sampler, **kwargs)
 
     def _get_predict_nonlinearity(self):
-        if self.predict_nonlinearity == "auto":
+        criterion = self.__dict__.get("criterion_")
+        if (self.predict_nonlinearity == "auto" and isinstance(criterion, ClassWeightedLoss)
+                and criterion.input_format != AS_GIVEN):
             self.check_is_fitted()
             # The module emits probabilities for NLLLoss (skorch's default), else logits.
             return _identity if _emits_probabilities(self.criterion) else logits_to_proba
         return super()._get_predict_nonlinearity()
 
     def predict_proba(self, X):
-        """Probabilities ``(n_samples, n_classes)``, in ``classes_`` order; with
-        ``prior_correction``, divided by the training weights and renormalised."""
+        """Probabilities ``(n_samples, n_outputs)``, one column per output of the module
+        (in ``classes_`` order when the labels are not the output columns themselves);
+        with ``prior_correction``, divided by the training weights and renormalised."""
         proba = super().predict_proba(X)
-        if not self.prior_correction:
+        if not self.prior_correction or "training_weight_" not in self.__dict__:
             return proba
-        return prior_corrected(proba, self.training_weight_, log=False)
-
-    @property
-    def _default_callbacks(self):
-        # skorch scores accuracy with y as it holds it, the class indices; predict gives
-        # labels, so the indices are turned into labels first.
-        return [(name, EpochScoring(_label_accuracy, name="valid_acc", lower_is_better=False)
-                 if name == "valid_acc" else callback)
-                for name, callback in super()._default_callbacks]
+        return prior_corrected(proba, self._per_output(self.training_weight_, proba.shape[1]),
+                               log=False)
 
 
 class NeuralNetClassifier(_ClassWeightedClassifier, skorch_classifier.NeuralNetClassifier):
@@ -358,9 +534,10 @@ class NeuralNetClassifier(_ClassWeightedClassifier, skorch_classifier.NeuralNetC
     """)
 
     def predict(self, X):
-        """The label of the highest probability, from ``classes_``."""
+        """The label of the highest probability (the output column itself for integer
+        labels that are the columns, as in skorch)."""
         proba = self.predict_proba(X)  # first: it tells an unfitted net so
-        return _labels_of(proba.argmax(axis=1), self.classes_)
+        return self._labels_of(proba.argmax(axis=1), proba.shape[1])
 
 
 class NeuralNetBinaryClassifier(_ClassWeightedClassifier,
@@ -396,35 +573,51 @@ class NeuralNetBinaryClassifier(_ClassWeightedClassifier,
 
     @property
     def classes_(self):
-        return self.__dict__.get("classes_fitted_", np.array([0, 1]))
+        classes = self.__dict__.get("classes_fitted_")
+        return np.array([0, 1]) if classes is None else classes
 
-    def _weighted_data(self, X, y, sample_weight, *, fresh, classes=None):
-        X, y = super()._weighted_data(X, y, sample_weight, fresh=fresh, classes=classes)
-        if len(self.classes_fitted_) != 2:
+    def _fit_classes(self, labels, given):
+        if labels is not None and labels.dtype.kind in "fiu" and (
+                (labels == 0) | (labels == 1) if labels.dtype.kind != "f"
+                else (labels >= 0) & (labels <= 1)).all():
+            return np.array([0, 1])  # 0/1 labels or soft targets in [0, 1], as skorch takes
+        classes = super()._fit_classes(labels, given)
+        if classes is not None and len(classes) != 2:
             raise ValueError(
-                f"{type(self).__name__} needs exactly two classes; y has "
-                f"{len(self.classes_fitted_)}: {self.classes_fitted_.tolist()!r}. Use "
-                "sktorchcw.skorch.NeuralNetClassifier for more."
-            )
-        return X, y
+                f"{type(self).__name__} needs exactly two classes; y has {len(classes)}: "
+                f"{np.asarray(classes).tolist()[:10]!r}. Use "
+                "sktorchcw.skorch.NeuralNetClassifier for more.")
+        return classes
+
+    def _class_positions(self, labels):
+        if labels.dtype.kind == "f":  # soft targets count for the nearer class
+            return (labels >= 0.5).astype(np.int64)
+        return super()._class_positions(labels)
+
+    def _encodes(self, n_outputs):
+        classes = self.__dict__.get("classes_fitted_")
+        return classes is not None and not (_non_negative_integers(classes)
+                                            and classes.max() <= 1)
+
+    def _labels(self, X, y):
+        if y is not None and not is_dataset(X) and get_dim(y) != 1:
+            raise ValueError("The target data should be 1-dimensional.")  # skorch's words
+        labels = super()._labels(X, y)
+        if (labels is not None and self.class_weight is not None and labels.dtype.kind == "f"
+                and not np.isin(labels, (0.0, 1.0)).all()):
+            raise ValueError("class_weight weighs each sample by its class, so it needs hard "
+                             "labels; y holds soft targets (values between 0 and 1). Weigh "
+                             "them with sample_weight instead.")
+        return labels
 
     def predict(self, X):
-        """``classes_[1]`` where its probability exceeds ``threshold``, else ``classes_[0]``."""
+        """``classes_[1]`` where its probability exceeds ``threshold``, else ``classes_[0]``
+        (0/1 as ``uint8`` for 0/1 labels and soft targets, as skorch gives)."""
         proba = self.predict_proba(X)  # first: it tells an unfitted net so
-        return _labels_of((proba[:, 1] > self.threshold).astype(int), self.classes_)
-
-
-def _labels_of(indices, classes):
-    """The labels of class ``indices``; the indices themselves when the labels are the
-    indices 0..C-1 (skorch's case, where a module may have more outputs than classes)."""
-    classes = np.asarray(classes)
-    if _are_indices(classes):
-        return indices
-    if len(indices) and indices.max() >= len(classes):
-        raise ValueError(
-            f"The module predicted output {int(indices.max())}, but there are only "
-            f"{len(classes)} classes {classes.tolist()!r}: give it one output per class.")
-    return classes[indices]
+        positive = proba[:, 1] > self.threshold
+        if self._encodes(2):
+            return np.asarray(self.classes_fitted_)[positive.astype(np.int64)]
+        return positive.astype("uint8")
 
 
 def _are_indices(classes):
@@ -433,29 +626,59 @@ def _are_indices(classes):
             and np.array_equal(classes, np.arange(len(classes))))
 
 
-def _classes(labels, given):
-    if given is not None and len(given):
-        return np.asarray(given)
-    if labels is None:
-        raise ValueError("fit got y=None and cannot read the labels of X; pass y, or the "
-                         "classes with classes=[...].")
-    return np.unique(labels)
-
-
-def _encode(labels, classes):
-    """Class indices of ``labels``; the labels as given when they already are indices."""
-    if (np.issubdtype(labels.dtype, np.integer) and _are_indices(classes)
-            and (not len(labels) or (labels.min() >= 0 and labels.max() < len(classes)))):
-        return labels.astype(np.int64, copy=False)
-    positions = np.searchsorted(classes, labels)
-    positions = np.minimum(positions, len(classes) - 1)
-    unknown = classes[positions] != labels
-    if np.any(unknown):
+def _positions(labels, classes):
+    """The position of each label in ``classes``; a ValueError names labels not there."""
+    positions = pd.Index(classes).get_indexer(np.asarray(labels).reshape(-1))
+    if (positions < 0).any():
+        unknown = pd.unique(np.asarray(labels).reshape(-1)[positions < 0])
         raise ValueError(
-            f"y holds labels {np.unique(labels[unknown]).tolist()[:5]!r} that are not among "
-            f"the classes {classes.tolist()!r} (the labels of the first fit, or classes=)."
-        )
+            f"y holds labels {unknown.tolist()[:5]!r} that are not among the classes "
+            f"{np.asarray(classes).tolist()!r} (the labels of the first fit, or classes=).")
     return positions.astype(np.int64)
+
+
+def _non_negative_integers(classes):
+    classes = np.asarray(classes)
+    return (len(classes) > 0 and np.issubdtype(classes.dtype, np.integer)
+            and classes.min() >= 0)
+
+
+def _labels_and_weights(dataset):
+    """``(labels, sample_weight or None)`` of a skorch Dataset or a Subset of one, read
+    without copying X; None for datasets that do not show their labels."""
+    indices = None
+    if isinstance(dataset, Subset):
+        dataset, indices = dataset.dataset, np.asarray(dataset.indices)
+    if not isinstance(dataset, Dataset) or dataset.y is None:
+        return None
+    labels = dataset.y
+    labels = to_numpy(labels) if isinstance(labels, torch.Tensor) else np.asarray(labels)
+    weights = dataset.X.get(SAMPLE_WEIGHT) if isinstance(dataset.X, Mapping) else None
+    if weights is not None:
+        weights = np.asarray(to_numpy(weights) if isinstance(weights, torch.Tensor) else weights,
+                             dtype=np.float64)
+    if indices is not None:
+        labels = labels[indices]
+        weights = None if weights is None else weights[indices]
+    return labels, weights
+
+
+def _text_labels(classes):
+    return classes is not None and np.asarray(classes).dtype.kind in "OUS"
+
+
+def _collate_keeping_text_labels(batch):
+    """torch's collate for X; the labels as one array."""
+    inputs, labels = zip(*batch, strict=True)
+    return default_collate(list(inputs)), np.asarray(labels)
+
+
+def _check_choices(net):
+    if net.sampling not in (None, "balanced"):
+        raise ValueError(f"sampling must be None or 'balanced'; got {net.sampling!r}.")
+    if net.on_divergence not in ("raise", "warn", "ignore"):
+        raise ValueError("on_divergence must be 'raise', 'warn' or 'ignore'; got "
+                         f"{net.on_divergence!r}.")
 
 
 def _sample_weight(sample_weight, labels):
@@ -500,7 +723,3 @@ def _is_array(value):
 
 def _identity(values):
     return values
-
-
-def _label_accuracy(net, X, y):
-    return accuracy_score(net.classes_[np.asarray(to_numpy(y), dtype=np.int64)], net.predict(X))

@@ -242,6 +242,6 @@ def test_prior_correction_divides_out_the_criterions_pos_weight(tabular):
     expected = raw.predict_proba(X) / np.array([1.0, 4.0])
     np.testing.assert_allclose(net.predict_proba(X), expected / expected.sum(axis=1, keepdims=True),
                                atol=1e-6)
-    with pytest.raises(ValueError, match="already carries weight"):
+    with pytest.raises(ValueError, match="carries its own weight"):
         _fit(NeuralNetClassifier, X, y, module=MLP, criterion=nn.CrossEntropyLoss,
              criterion__weight=torch.tensor([1.0, 2.0]), prior_correction=True)

@@ -146,8 +146,16 @@ def test_series_with_a_default_index_is_read_by_label_too():
 
 
 def test_series_with_a_default_index_and_string_classes_is_refused_with_a_hint():
-    with pytest.raises(ValueError, match=r"key 0, which is not a class.*series\.to_numpy\(\)"):
+    with pytest.raises(ValueError, match=r"keys \[0, 1\], .*not a class.*series\.to_numpy\(\)"):
         resolve_class_weight(pd.Series([0.625, 2.5]), classes=["blink", "none"])
+
+
+def test_a_key_that_is_no_class_of_this_fit_is_ignored():
+    # A cross-validation fold without the rare label still gets the other weights.
+    np.testing.assert_array_equal(
+        resolve_class_weight({"blink": 9.0, "open": 0.5}, classes=["open"]), [0.5])
+    np.testing.assert_array_equal(
+        resolve_class_weight({0: 1.0, 1: 9.0, 2: 3.0}, classes=[0, 2]), [1.0, 3.0])
 
 
 def test_series_with_a_repeated_label_is_refused():

@@ -39,3 +39,18 @@ def test_fitted_balanced_counts_sample_weights(string_blinks):
     )
     counts = np.array([sample_weight[y == c].sum() for c in clf.classes_])
     np.testing.assert_allclose(clf.class_weight_, sample_weight.sum() / (2 * counts))
+
+
+def test_a_fold_without_a_weighted_label_still_scores():
+    from sklearn.model_selection import KFold, cross_val_score
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 5, 1)).astype("float32")
+    y = np.zeros(60, dtype=int)
+    y[:6], y[30:40] = 2, 1  # the first fold's training part has no label 2
+    weights = {0: 1.0, 1: 3.0, 2: 10.0}
+    scores = cross_val_score(fast_classifier(class_weight=weights, max_epochs=1), X, y,
+                             cv=KFold(10), error_score="raise")
+    assert np.isfinite(scores).all()
+    first = fast_classifier(class_weight=weights, max_epochs=1).fit(X[6:], y[6:])
+    np.testing.assert_array_equal(first.class_weight_, [1.0, 3.0])
