@@ -309,6 +309,13 @@ default=None
         What the criterion receives as target: class indices (int64) or a
         one-hot float matrix (for a single logit, ``y`` as float 0/1). ``None``
         takes it from the known criteria table; required otherwise.
+    keep_criterion_weight : bool, default=False
+        A criterion that carries ``weight=`` (``CrossEntropyLoss(weight=w)``) is
+        refused, so that a class is not weighted twice by mistake. True keeps it:
+        each sample's loss is then ``w[y_i] * l_i`` from the criterion, times the
+        class and sample weights given here (the two class weightings multiply; with
+        ``reduction='weighted_mean'`` the division is by the sum of these weights
+        only). :mod:`sktorchcw.skorch` passes True for skorch's ``criterion__weight``.
 
     Attributes
     ----------
@@ -363,6 +370,7 @@ default=None
         weighting="sample",
         input_format=None,
         target_format=None,
+        keep_criterion_weight=False,
     ):
         super().__init__()
         _check_choice("reduction", reduction, REDUCTIONS)
@@ -383,7 +391,7 @@ default=None
             )
         self.reduction = reduction
         self.weighting = weighting
-        self.criterion = _unreduced(criterion)
+        self.criterion = _unreduced(criterion, keep_weight=keep_criterion_weight)
         _refuse_pos_weight_with_class_weight(self.criterion, class_weight)
         if weighting == "output":
             _warn_if_output_weighting_only_rescales(criterion, class_weight, self.input_format)
@@ -667,7 +675,7 @@ def _resolve_formats(criterion, input_format, target_format):
     return input_format, target_format
 
 
-def _unreduced(criterion):
+def _unreduced(criterion, *, keep_weight=False):
     """Return the criterion ready to give elementwise losses, never touching the original."""
     if inspect.isclass(criterion):
         loss_class: type = criterion
@@ -681,7 +689,7 @@ def _unreduced(criterion):
         criterion = copy.deepcopy(criterion)
     if not callable(criterion):
         raise TypeError(f"criterion must be a loss class, instance or callable; got {criterion!r}.")
-    if getattr(criterion, "weight", None) is not None:
+    if getattr(criterion, "weight", None) is not None and not keep_weight:
         raise ValueError(
             f"{_name(criterion)} already carries weight=...; pass the class weights as "
             "class_weight instead so they are not applied twice (reduction='weighted_mean' "
@@ -741,6 +749,8 @@ def _fused_weighted_sum(criterion):
     ``label_smoothing``, which PyTorch weighs per class rather than per sample.
     """
     kind = type(criterion)
+    if getattr(criterion, "weight", None) is not None:
+        return None  # its own weights stay in the per-sample losses (keep_criterion_weight)
     if kind is nn.CrossEntropyLoss and criterion.label_smoothing == 0:
         return F.cross_entropy
     if kind is nn.NLLLoss:

@@ -47,7 +47,8 @@ _NETS_MODULE = "sktorchcw.skorch"
 # The parameters a net's file stores; those whose names start with these prefixes too.
 _NET_PARAMS = ("module", "criterion", "optimizer", "lr", "max_epochs", "batch_size",
                "class_weight", "loss_reduction", "weighting", "sampling", "prior_correction",
-               "predict_nonlinearity", "classes", "threshold")
+               "predict_nonlinearity", "classes", "threshold", "warm_start", "verbose",
+               "use_caching", "on_divergence")
 _NET_ROUTED = ("module__", "criterion__", "optimizer__")
 # Not stored (they matter for training only and may hold code); the loaded net has
 # skorch's defaults for them.

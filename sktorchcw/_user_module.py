@@ -22,6 +22,14 @@ SUPPLIED_ARGUMENTS = ("n_features", "n_outputs")
 
 def check_user_module(module, estimator_name):
     """A TypeError, with the fix, unless ``module`` is an ``nn.Module`` subclass."""
+    if inspect.isclass(module) and issubclass(module, nn.RNNBase):
+        # torch's own recurrent layers return (output, state), not logits.
+        builtin = {nn.GRU: "'gru'", nn.LSTM: "'lstm'"}.get(module, "'lstm' or 'gru'")
+        raise TypeError(
+            f"{estimator_name}(module={module.__name__}) is torch's recurrent layer, which "
+            "returns (output, state) rather than logits. Use the built-in network: "
+            f"module={builtin} (hidden_size, num_layers, bidirectional and dropout set it), "
+            "or a module of your own that wraps the layer and returns logits.")
     if inspect.isclass(module) and issubclass(module, nn.Module):
         return
     if isinstance(module, nn.Module):

@@ -30,7 +30,7 @@ FORMAT_PARAMETERS = ("input_format", "target_format")
 
 
 def build_criterion(criterion, params, class_weight, *, reduction, weighting, owner,
-                    undeclared=None):
+                    undeclared=None, keep_criterion_weight=False):
     """``criterion`` (a class given its ``criterion__*`` ``params``, an instance or a
     function) wrapped in a :class:`~sktorchcw.ClassWeightedLoss` with ``class_weight``
     (one per class, or None); ``criterion__input_format`` / ``target_format`` declare
@@ -56,7 +56,7 @@ def build_criterion(criterion, params, class_weight, *, reduction, weighting, ow
             "'probabilities' and criterion__target_format='index' | 'onehot'."
         )
     return ClassWeightedLoss(criterion, class_weight, reduction=reduction, weighting=weighting,
-                             **formats)
+                             keep_criterion_weight=keep_criterion_weight, **formats)
 
 
 def n_outputs(criterion, n_classes, weighting):

@@ -9,7 +9,9 @@ Change one import line and add ``class_weight=``::
 
 Everything else is skorch's (parameters, defaults, callbacks, history, ``module__*``
 routing, the input skorch takes: arrays, images ``(N, C, H, W)``, dicts of arrays,
-DataFrames as skorch splits them into columns). What is added is the class weighting of
+DataFrames as skorch splits them into columns); without a weighting parameter the net
+is skorch's, checked by skorch's own tests (``tools/skorch_suite.py``). What is added
+is the class weighting of
 :class:`sktorchcw.LSTMBlinkClassifier`, on the same core
 (:class:`sktorchcw._net.ClassWeightedTraining`): ``class_weight``, ``fit(...,
 sample_weight=)``, ``loss_reduction``, ``weighting``, ``sampling='balanced'``,
@@ -18,10 +20,12 @@ sample_weight=)``, ``loss_reduction``, ``weighting``, ``sampling='balanced'``,
 
 import inspect
 from collections.abc import Mapping
+from functools import partial
 
 import numpy as np
 import pandas as pd
 import torch
+from scipy import sparse
 from skorch import classifier as skorch_classifier
 from skorch.dataset import Dataset
 from skorch.utils import get_dim, is_dataset, is_pandas_ndframe, to_numpy, to_tensor
@@ -70,6 +74,11 @@ WEIGHTING_DOC = """\
         replacement, each with probability proportional to ``1 / count`` of its class
         (a :class:`torch.utils.data.WeightedRandomSampler`, drawn from torch's random
         state as skorch's shuffling is).
+    on_divergence : {'warn', 'raise', 'ignore'}, default='warn'
+        A NaN or infinite training loss or weight: ``'warn'`` once per fit
+        (:class:`sktorchcw.DivergenceWarning`) and train on, as skorch does; ``'raise'``
+        a :class:`sktorchcw.TrainingDivergedError` before it reaches the weights;
+        ``'ignore'``: skorch exactly.
     prior_correction : bool, default=False
         ``predict_proba`` divides each class's probability by the factor training
         weighted it (``training_weight_``: class weight x sampling rate x mean sample
@@ -173,6 +182,7 @@ class _ClassWeightedClassifier(ClassWeightedTraining):
             self.resolve_on_split_ = isinstance(self.class_weight, str) or (
                 callable(self.class_weight) and not _is_array(self.class_weight))
         self._set_data_training_weight(labels, weights)
+        self.sparse_with_weights_ = weights is not None and sparse.issparse(X)
         if weights is not None:
             X = _with_sample_weight(X, weights.astype(np.float32))
         return X, self._skorch_targets(y, labels)
@@ -356,7 +366,7 @@ class _ClassWeightedClassifier(ClassWeightedTraining):
             self.criterion_ = build_criterion(
                 self.criterion, self.get_params_for("criterion"), None,
                 reduction=self.loss_reduction, weighting=self.weighting,
-                owner=type(self).__name__, undeclared=AS_GIVEN)
+                owner=type(self).__name__, undeclared=AS_GIVEN, keep_criterion_weight=True)
         else:
             super().initialize_criterion()
         self.__dict__.pop("loss_weight_key_", None)
@@ -461,16 +471,20 @@ class _ClassWeightedClassifier(ClassWeightedTraining):
 
     def get_iterator(self, dataset, training=False):
         balanced = training and self.sampling == "balanced"
-        if not balanced and not _text_labels(self.__dict__.get("classes_fitted_")):
+        text_labels = _text_labels(self.__dict__.get("classes_fitted_"))
+        sparse_rows = self.__dict__.get("sparse_with_weights_", False)
+        if not (balanced or text_labels or sparse_rows):
             return super().get_iterator(dataset, training=training)
         # skorch's get_iterator, with text labels batched as arrays (torch's collate makes
-        # lists of them, which skorch's scoring callbacks cannot read) and balanced draws.
+        # lists of them, which skorch's scoring callbacks cannot read), sparse rows that
+        # travel beside sample weights made dense (skorch does that only for a bare sparse
+        # X) and balanced draws.
         name = "iterator_train" if training else "iterator_valid"
         kwargs = self.get_params_for(name)
         batch_size = kwargs.pop("batch_size", self.batch_size)
         kwargs["batch_size"] = len(dataset) if batch_size == -1 else batch_size
-        if _text_labels(self.__dict__.get("classes_fitted_")):
-            kwargs.setdefault("collate_fn", _collate_keeping_text_labels)
+        if text_labels or sparse_rows:
+            kwargs.setdefault("collate_fn", partial(_collate, text_labels=text_labels))
         if not balanced:
             return getattr(self, name)(dataset, **kwargs)
         labels = _labels_and_weights(dataset)
@@ -667,10 +681,15 @@ def _text_labels(classes):
     return classes is not None and np.asarray(classes).dtype.kind in "OUS"
 
 
-def _collate_keeping_text_labels(batch):
-    """torch's collate for X; the labels as one array."""
-    inputs, labels = zip(*batch, strict=True)
-    return default_collate(list(inputs)), np.asarray(labels)
+def _collate(batch, *, text_labels):
+    """torch's collate, with sparse rows in a dict X made dense and text labels as one
+    array."""
+    inputs = [{key: value.toarray().squeeze(0) if sparse.issparse(value) else value
+               for key, value in item.items()} if isinstance(item, Mapping) else item
+              for item, _ in batch]
+    labels = [label for _, label in batch]
+    return (default_collate(inputs),
+            np.asarray(labels) if text_labels else default_collate(labels))
 
 
 def _check_choices(net):

@@ -105,7 +105,8 @@ def test_sample_weight_multiplies_class_weight(blinks):
     folded = fast_classifier(max_epochs=3).fit(
         X, y, sample_weight=sample_weight * np.where(y == 1, 3.0, 1.0)
     )
-    np.testing.assert_allclose(both.predict_proba(X), folded.predict_proba(X), atol=1e-6)
+    # float32: w * s and the folded weight round differently, by a few 1e-7 per batch
+    np.testing.assert_allclose(both.predict_proba(X), folded.predict_proba(X), atol=1e-5)
     plain = fast_classifier(max_epochs=3).fit(X, y)
     assert not np.allclose(both.predict_proba(X), plain.predict_proba(X), atol=1e-3)
 

@@ -39,7 +39,6 @@ _ERROR_WORDING = "raises, but not the ValueError wording scikit-learn expects"
 
 EXPECTED_FAILURES = {
     "check_all_zero_sample_weights_error": _ERROR_WORDING + " for all-zero sample weights",
-    "check_class_weight_classifiers": _BINARY_ON_THREE_OUTPUTS,
     "check_classifier_data_not_an_array": "skorch cannot take len() of a non-array X",
     "check_classifiers_regression_target": _ERROR_WORDING + " ('Unknown label type')",
     "check_classifiers_train": _BINARY_ON_THREE_OUTPUTS,

@@ -147,3 +147,18 @@ def test_a_changed_file_fails_its_checksum(saved):
     saved.write_bytes(bytes(data))
     with pytest.raises(ValueError, match="checksum"):
         sktorchcw.load(saved, modules=[MLP])
+
+
+def test_a_loaded_net_keeps_warm_start_verbose_and_use_caching(tabular, tmp_path):
+    X, y = tabular
+    torch.manual_seed(0)
+    net = NeuralNetClassifier(MLP, criterion=nn.CrossEntropyLoss, warm_start=True,
+                              use_caching=False, on_divergence="raise", max_epochs=2,
+                              verbose=0, lr=0.05).fit(X, y)
+    net.save(tmp_path / "net.sktorchcw")
+    loaded = sktorchcw.load(tmp_path / "net.sktorchcw", modules=[MLP])
+    params = loaded.get_params()
+    assert (params["warm_start"], params["verbose"], params["use_caching"],
+            params["on_divergence"]) == (True, 0, False, "raise")
+    loaded.fit(X, y)  # warm start: continues the saved model
+    assert len(loaded.history) == 4

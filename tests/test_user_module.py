@@ -1,6 +1,8 @@
 """module=: the built-in GRU and the user's own network inside both estimators."""
 
 import pickle
+import re
+import warnings
 
 import numpy as np
 import pytest
@@ -265,3 +267,14 @@ def test_builtin_network_parameters_warn_with_a_user_module(data):
     X, y = data
     with pytest.warns(UserWarning, match=r"\['hidden_size'\] set the built-in"):
         LSTMBlinkClassifier(module=MeanPoolConv, hidden_size=64, **FAST).fit(X, y)
+
+
+@pytest.mark.parametrize("layer, builtin", [(nn.GRU, "module='gru'"), (nn.LSTM, "module='lstm'")])
+def test_torchs_recurrent_layer_points_to_the_builtin_network(layer, builtin):
+    X = np.random.default_rng(0).normal(size=(20, 5, 1)).astype("float32")
+    y = np.array([0, 1] * 10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "hidden_size not used" warning on the way
+        with pytest.raises(TypeError, match=re.escape(builtin)):
+            LSTMBlinkClassifier(module=layer, hidden_size=8, max_epochs=1,
+                                device="cpu").fit(X, y)
