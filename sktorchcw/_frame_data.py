@@ -22,7 +22,7 @@ from ._data import (
     check_y_given,
     encode_labels,
 )
-from ._labels import frame_weights, label_rows
+from ._labels import frame_weights, label_rows, plain_labels
 
 __all__ = ["check_frame_fit_input", "check_frame_continued_input", "check_frame_sample_weight",
                   "valid_frame_targets", "per_sequence", "frame_rows", "frame_codes_dtype"]
@@ -137,7 +137,8 @@ class _FrameLabels:
         for start, labels in self.rows.flat_chunks(self.sequences.valid_lengths,
                                                    CHUNK_FRAMES):
             mask = None if observed is None else observed[start:start + len(labels)]
-            yield start, mask, labels if mask is None else labels[mask]
+            # ints in an object row with None on missing frames: ints once those are out
+            yield start, mask, plain_labels(labels if mask is None else labels[mask])
 
     def check_given(self, *, unique=False):
         """A ValueError naming the first frame without a label (None or NaN), by recording

@@ -10,6 +10,7 @@ so every format that ``fit`` accepts is accepted everywhere, in any subset of re
 """
 
 from dataclasses import dataclass
+from numbers import Integral
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,8 @@ import pandas as pd
 
 from ._data import CHUNK_FRAMES
 
-__all__ = ["LabelRows", "label_rows", "frame_weights", "chunk_bounds", "ONE_PER_FRAME"]
+__all__ = ["LabelRows", "label_rows", "frame_weights", "chunk_bounds", "ONE_PER_FRAME",
+           "plain_labels"]
 
 ONE_PER_FRAME = (
     "Give one label per frame: an (n_recordings, n_timesteps) array (padded after each "
@@ -212,4 +214,19 @@ def _row(item, name, index):
         row = np.asarray(item)
     if row.ndim != 1:
         raise ValueError(f"{name}[{index}] has shape {row.shape}. " + ONE_PER_FRAME)
+    return row
+
+
+def plain_labels(row):
+    """An object array of numbers only (the labels left once missing ones are taken out)
+    as a numeric array, which scikit-learn reads as labels; other arrays as they are."""
+    row = np.asarray(row)
+    if row.dtype != object or not len(row):
+        return row
+    values = row.tolist()
+    if all(isinstance(value, (bool, np.bool_)) for value in values):
+        return np.asarray(values, dtype=bool)
+    if all(isinstance(value, Integral) and not isinstance(value, (bool, np.bool_))
+           for value in values):
+        return np.asarray(values, dtype=np.int64)
     return row

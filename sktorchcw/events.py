@@ -24,7 +24,15 @@ A scorer whose ``positive`` label is among neither the true nor the predicted la
 raises a ValueError, as scikit-learn's ``pos_label`` does: with string labels such as
 ``"open"``/``"blink"`` name the event, e.g. ``make_scorer(event_f1_score,
 positive="blink")``. Only frames all of one label of ``positive``'s kind (a number, or a
-string) are scored without it: a fold without events in which none were predicted.
+string) are scored without it: a fold without events in which none were predicted. There
+the event scores have nothing to divide by and follow scikit-learn's ``zero_division``:
+0.0 with an :class:`~sklearn.exceptions.UndefinedMetricWarning` by default (never a
+perfect score chosen by default); the same holds for precision when nothing was detected.
+
+Frames whose true label is missing (None, NaN or ``pd.NA``: the labels of frames the
+tagger's ``missing='mask'`` leaves out) are left out of every score, as the tagger's
+``score`` leaves them out: taken out of both sides (and out of per-frame sample weights)
+before frames are counted or events found.
 """
 
 from numbers import Integral, Real
@@ -32,9 +40,11 @@ from numbers import Integral, Real
 import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
+from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.metrics import balanced_accuracy_score, f1_score
 
-from ._labels import frame_weights, label_rows
+from ._labels import frame_weights, label_rows, plain_labels
+from ._warnings import warn_at_caller
 
 __all__ = ["frames_to_events", "match_events", "event_f1_score", "event_scores",
            "frame_balanced_accuracy_score", "frame_f1_score"]
@@ -78,7 +88,7 @@ def frames_to_events(labels, positive=1, min_frames=1, max_gap=0):
     return [_events_of(row, positive, min_frames, max_gap) for row in rows]
 
 
-def match_events(true_events, pred_events, min_iou=0.2, *, zero_division=1.0):
+def match_events(true_events, pred_events, min_iou=0.2, *, zero_division="warn"):
     """Match detected events to true events one to one and count the hits.
 
     Parameters
@@ -88,9 +98,11 @@ def match_events(true_events, pred_events, min_iou=0.2, *, zero_division=1.0):
     min_iou : float, default=0.2
         A detection and a true event may match when their intersection over union is
         at least this, in (0, 1].
-    zero_division : float, default=1.0
-        Precision without detections, recall without true events (nothing to find and
-        nothing found is perfect).
+    zero_division : {"warn", 0.0, 1.0, np.nan}, default="warn"
+        Precision without detections, recall without true events, F1 with neither, as
+        scikit-learn's ``precision_score`` takes it: ``"warn"`` gives 0.0 with an
+        :class:`~sklearn.exceptions.UndefinedMetricWarning`, so that a model that finds
+        nothing never scores as perfect by default.
 
     Returns
     -------
@@ -115,7 +127,7 @@ def match_events(true_events, pred_events, min_iou=0.2, *, zero_division=1.0):
 
 
 def event_scores(y_true, y_pred, *, positive=1, min_iou=0.2, min_frames=1, max_gap=0,
-                 zero_division=1.0):
+                 zero_division="warn"):
     """Event precision, recall and F1 over many recordings of per-frame labels.
 
     True events are the runs of ``positive`` frames in ``y_true``; detections are those
@@ -166,7 +178,7 @@ def event_scores(y_true, y_pred, *, positive=1, min_iou=0.2, min_frames=1, max_g
 
 
 def event_f1_score(y_true, y_pred, *, positive=1, min_iou=0.2, min_frames=1, max_gap=0,
-                   zero_division=1.0):
+                   zero_division="warn"):
     """Event F1 over many recordings of per-frame labels: a scikit-learn score function.
 
     Parameters as for :func:`event_scores`. Use it in a grid search with
@@ -243,9 +255,7 @@ def frame_balanced_accuracy_score(y_true, y_pred, *, sample_weight=None):
     0.625
     >>> scorer = make_scorer(frame_balanced_accuracy_score)  # for GridSearchCV(scoring=)
     """
-    true_rows, pred_rows = _paired_rows(y_true, y_pred)
-    weights = frame_weights(sample_weight, [len(row) for row in true_rows],
-                            against="y_true[{index}]")
+    true_rows, pred_rows, weights = _scored_frames(y_true, y_pred, sample_weight)
     return float(balanced_accuracy_score(_frames_of(true_rows), _frames_of(pred_rows),
                                          sample_weight=weights))
 
@@ -293,10 +303,8 @@ def frame_f1_score(y_true, y_pred, *, positive, sample_weight=None):
     0.5
     >>> scorer = make_scorer(frame_f1_score, positive="blink")  # for GridSearchCV(scoring=)
     """
-    true_rows, pred_rows = _paired_rows(y_true, y_pred)
+    true_rows, pred_rows, weights = _scored_frames(y_true, y_pred, sample_weight)
     _check_positive(positive, true_rows, pred_rows, "frame_f1_score")
-    weights = frame_weights(sample_weight, [len(row) for row in true_rows],
-                            against="y_true[{index}]")
     return float(f1_score(_is_positive(_frames_of(true_rows), positive),
                           _is_positive(_frames_of(pred_rows), positive),
                           pos_label=True, sample_weight=weights))
@@ -306,7 +314,7 @@ def _checked_event_input(y_true, y_pred, positive, min_iou, min_frames, max_gap,
     _check_min_iou(min_iou)
     _check_count("min_frames", min_frames, minimum=1)
     _check_count("max_gap", max_gap, minimum=0)
-    true_rows, pred_rows = _paired_rows(y_true, y_pred)
+    true_rows, pred_rows, _ = _labelled_rows(y_true, y_pred)
     _check_positive(positive, true_rows, pred_rows, scorer)
     return true_rows, pred_rows
 
@@ -360,11 +368,30 @@ def _iou_matrix(true_events, pred_events):
 
 
 def _scores(tp, fp, fn, zero_division):
-    precision = tp / (tp + fp) if tp + fp else float(zero_division)
-    recall = tp / (tp + fn) if tp + fn else float(zero_division)
+    precision = tp / (tp + fp) if tp + fp else _undefined("precision", "detections",
+                                                           zero_division)
+    recall = tp / (tp + fn) if tp + fn else _undefined("recall", "true events",
+                                                       zero_division)
     denominator = 2 * tp + fp + fn
-    f1 = 2 * tp / denominator if denominator else float(zero_division)
+    f1 = 2 * tp / denominator if denominator else _undefined(
+        "F1", "true events or detections", zero_division)
     return {"tp": tp, "fp": fp, "fn": fn, "precision": precision, "recall": recall, "f1": f1}
+
+
+def _undefined(score, missing, zero_division):
+    """The value of a score with nothing to divide by, as scikit-learn's zero_division."""
+    if isinstance(zero_division, str):
+        if zero_division != "warn":
+            raise ValueError(f"zero_division must be 'warn', 0.0, 1.0 or np.nan; got "
+                             f"{zero_division!r}.")
+        warn_at_caller(f"Event {score} is ill-defined and set to 0.0: there are no "
+                       f"{missing}. Use zero_division to choose the value.",
+                       UndefinedMetricWarning)
+        return 0.0
+    if not (zero_division in (0, 1) or np.isnan(zero_division)):
+        raise ValueError(f"zero_division must be 'warn', 0.0, 1.0 or np.nan; got "
+                         f"{zero_division!r}.")
+    return float(zero_division)
 
 
 def _sequences_of(labels):
@@ -417,6 +444,44 @@ def _paired_rows(y_true, y_pred):
                 "the same order?"
             )
     return true.rows, pred.rows
+
+
+def _scored_frames(y_true, y_pred, sample_weight):
+    """The paired rows without the frames whose true label is missing, and the sample
+    weights of the frames kept (flat; None when not given)."""
+    true_rows, pred_rows, kept = _labelled_rows(y_true, y_pred)
+    lengths = [len(row) for row in true_rows] if kept is None else [len(k) for k in kept]
+    weights = frame_weights(sample_weight, lengths, against="y_true[{index}]")
+    if weights is not None and kept is not None:
+        weights = np.asarray(weights)[np.concatenate(kept)]
+    return true_rows, pred_rows, weights
+
+
+def _labelled_rows(y_true, y_pred):
+    """The rows of :func:`_paired_rows` without the frames whose true label is missing
+    (None, NaN, ``pd.NA``), labels in a plain dtype, and which frames of each row were
+    kept (None when every frame has its label)."""
+    true_rows, pred_rows = _paired_rows(y_true, y_pred)
+    kept = [_labelled(row) for row in true_rows]
+    if all(mask is None for mask in kept):
+        return [plain_labels(row) for row in true_rows], pred_rows, None
+    kept = [np.ones(len(row), dtype=bool) if mask is None else mask
+            for row, mask in zip(true_rows, kept, strict=True)]
+    pairs = list(zip(true_rows, pred_rows, kept, strict=True))
+    return ([plain_labels(np.asarray(true)[mask]) for true, _, mask in pairs],
+            [np.asarray(pred)[mask] for _, pred, mask in pairs], kept)
+
+
+def _labelled(row):
+    """Which labels of ``row`` are there (not None, NaN or ``pd.NA``); None: all."""
+    row = np.asarray(row)
+    if row.dtype.kind == "f":
+        there = ~np.isnan(row)
+    elif row.dtype == object:
+        there = ~pd.isna(row)
+    else:
+        return None
+    return None if there.all() else there
 
 
 def _frames_of(rows):

@@ -1,12 +1,23 @@
 """Events from frame labels, one-to-one matching by IoU, and event F1 as a scorer."""
 
+import warnings
+
 import numpy as np
+import pandas as pd
 import pytest
+from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.metrics import make_scorer
 from sklearn.model_selection import GridSearchCV, GroupKFold
 
 from sktorchcw import LSTMBlinkTagger
-from sktorchcw.events import event_f1_score, event_scores, frames_to_events, match_events
+from sktorchcw.events import (
+    event_f1_score,
+    event_scores,
+    frame_balanced_accuracy_score,
+    frame_f1_score,
+    frames_to_events,
+    match_events,
+)
 
 
 def test_runs_become_half_open_intervals():
@@ -48,10 +59,46 @@ def test_min_iou_is_inclusive():
     assert match_events([(0, 10)], [(5, 10)], min_iou=0.51)["tp"] == 0
 
 
-def test_nothing_to_find_and_nothing_found_is_perfect():
-    assert match_events([], [])["f1"] == 1.0
-    assert match_events([], [], zero_division=0.0)["f1"] == 0.0
-    assert match_events([(0, 3)], [])["recall"] == 0.0
+def test_nothing_to_divide_by_follows_scikit_learns_zero_division():
+    # Never a perfect score by default: 0.0 with scikit-learn's warning, as precision_score.
+    with pytest.warns(UndefinedMetricWarning, match="F1 is ill-defined"):
+        assert match_events([], [])["f1"] == 0.0
+    assert match_events([], [], zero_division=1.0)["f1"] == 1.0
+    assert np.isnan(match_events([], [], zero_division=np.nan)["f1"])
+    with pytest.warns(UndefinedMetricWarning, match="precision is ill-defined"):
+        result = match_events([(0, 3)], [])
+    assert result["recall"] == 0.0 and result["precision"] == 0.0
+    with pytest.raises(ValueError, match="zero_division must be"):
+        match_events([], [], zero_division="perfect")
+
+
+def test_a_model_that_finds_nothing_has_precision_zero():
+    y_true = [np.array([0, 1, 1, 0]), np.array([0, 0, 1, 0])]
+    nothing = [np.zeros(4, dtype=int), np.zeros(4, dtype=int)]
+    with pytest.warns(UndefinedMetricWarning):
+        scores = event_scores(y_true, nothing)
+    assert (scores["precision"], scores["recall"], scores["f1"]) == (0.0, 0.0, 0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert event_scores(y_true, nothing, zero_division=0.0)["precision"] == 0.0
+
+
+@pytest.mark.parametrize("missing", [None, np.nan, pd.NA])
+def test_scorers_leave_out_frames_without_a_true_label(missing):
+    y_true = [np.array([0, 1, missing, 1, 0], dtype=object), np.array([1, 1, 0], dtype=object)]
+    y_pred = [np.array([0, 1, 0, 1, 0]), np.array([1, 0, 0])]
+    clean_true = [np.array([0, 1, 1, 0]), np.array([1, 1, 0])]
+    clean_pred = [np.array([0, 1, 1, 0]), np.array([1, 0, 0])]
+    # the missing frame is taken out of both sides: the two halves are one blink
+    assert event_scores(y_true, y_pred)["tp"] == 2
+    assert frame_balanced_accuracy_score(y_true, y_pred) == pytest.approx(
+        frame_balanced_accuracy_score(clean_true, clean_pred))
+    assert frame_f1_score(y_true, y_pred, positive=1) == pytest.approx(
+        frame_f1_score(clean_true, clean_pred, positive=1))
+    weights = [np.array([1, 1, 5, 1, 1.0]), np.array([1, 2, 1.0])]
+    assert frame_balanced_accuracy_score(y_true, y_pred, sample_weight=weights) == \
+        pytest.approx(frame_balanced_accuracy_score(
+            clean_true, clean_pred, sample_weight=[np.ones(4), np.array([1, 2, 1.0])]))
 
 
 def test_event_scores_sum_hits_over_sequences():
