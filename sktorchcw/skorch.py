@@ -299,10 +299,19 @@ class _ClassWeightedClassifier(ClassWeightedTraining):
         """Whether labels go to output columns by their position in ``classes_fitted_``
         (strings, negative or too large integers) rather than being the columns
         themselves (skorch's non-negative integer labels)."""
-        classes = self.__dict__.get("classes_fitted_")
+        classes = self._output_classes()
         if classes is None:
             return False
         return not (_non_negative_integers(classes) and classes.max() < max(n_outputs, 1))
+
+    def _output_classes(self):
+        """The classes of the output columns: those of the fit, else ``classes=`` (a net
+        restored with ``initialize()`` and ``load_params``), else None."""
+        classes = self.__dict__.get("classes_fitted_")
+        given = getattr(self, "classes", None)
+        if classes is None and given is not None and len(given):
+            classes = np.asarray(given)
+        return classes
 
     def _class_positions(self, labels):
         """Each label's position in ``classes_fitted_`` (its class index)."""
@@ -343,7 +352,7 @@ class _ClassWeightedClassifier(ClassWeightedTraining):
         """The labels of output columns ``indices``."""
         if not self._encodes(n_outputs):
             return indices
-        classes = np.asarray(self.classes_fitted_)
+        classes = np.asarray(self._output_classes())
         if len(indices) and indices.max() >= len(classes):
             raise ValueError(
                 f"The module predicted output {int(indices.max())}, but there are only "

@@ -153,3 +153,22 @@ def test_a_fold_without_a_weighted_label_still_scores():
     np.testing.assert_array_equal(first.class_weight_, [1.0, 3.0])
     with pytest.raises(ValueError, match="not a class"):
         _net(class_weight={5: 2.0}).fit(X, y)
+
+
+@pytest.mark.parametrize("class_weight", [None, "balanced"])
+@pytest.mark.parametrize("criterion", [nn.CrossEntropyLoss, nn.L1Loss])
+def test_skorchs_restore_pattern(tmp_path, class_weight, criterion):
+    X, positive = _data()
+    y = np.where(positive, "blink", "open")
+    params = {"criterion": criterion, "class_weight": class_weight,
+              "classes": ["open", "blink"]}
+    net = _net(**params).fit(X, y)
+    files = {name: tmp_path / name for name in ("f_params", "f_optimizer", "f_criterion",
+                                                "f_history")}
+    net.save_params(**files)
+    restored = _net(**params).initialize()
+    restored.load_params(**files)
+    np.testing.assert_array_equal(restored.predict_proba(X), net.predict_proba(X))
+    np.testing.assert_array_equal(restored.predict(X), net.predict(X))
+    assert set(restored.predict(X)) <= {"open", "blink"}
+    restored.partial_fit(X, y)  # and it trains on
