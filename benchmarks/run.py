@@ -40,7 +40,7 @@ h. prediction throughput: ``predict_proba`` on many short sequences (100,000 of 
    over the same module that slices a pre-made tensor in batches of 4096 and applies the
    softmax. Calls alternate. Target <= 1.5.
 i. tagger: ``LSTMBlinkTagger`` (bidirectional, ``class_weight='balanced'``) epoch time / a
-   hand-written loop with the same packed bidirectional ``LSTMFrameLogits``, Adam, batch
+   hand-written loop with the same bidirectional ``LSTMFrameLogits``, Adam, batch
    size and class-weighted per-frame cross-entropy over the valid frames (target <= 1.15;
    epochs interleaved as in a); ``class_weight='balanced'`` / unweighted tagger epochs
    (target <= 1.03; alternating as in b); ``predict_proba`` of one hour of frames (108,000
@@ -130,12 +130,18 @@ r. user module: ``module='gru'`` (the built-in GRU) against the same computation
    (hidden 32, batches of 64, unidirectional), one epoch each in turn (``partial_fit``,
    skorch's ``EpochTimer``), on section a's equal-length 3-D data and on as many ragged
    recordings of 25 to 75 frames; both estimators. Target: within 1.05x of each other.
+s. bidirectional tagger: ``LSTMBlinkTagger`` (hidden 16, batches of 32: the whole set in
+   one padded batch) epoch time, bidirectional / unidirectional, on 6 recordings of 5,000
+   to 11,000 frames (2 features, uniform lengths), one epoch each in turn as in r
+   (``partial_fit``, skorch's ``EpochTimer``); also the ratio of the calls' process CPU
+   time. Target <= 2.5 (issue 28; the packed bidirectional LSTM the networks ran before
+   cost 400 to 600 times the unidirectional epoch here).
 
 Method
 ------
 Every figure is measured in this one process, except the peak memory of sections m and
 n (a fresh process per figure, ``benchmarks/memory_probe.py``). Compared variants
-alternate (A B, then B A, ...; epoch by epoch in sections a, b, g, i, o, p, q and r, call by
+alternate (A B, then B A, ...; epoch by epoch in sections a, b, g, i, o, p, q, r and s, call by
 call or fit by fit elsewhere; strictly A B A B in j and k, whose calls are short enough
 for caches to matter) and each
 figure is the median over repeats; a ratio is the median of the ratios within
@@ -228,6 +234,8 @@ class Sizes:
     tabular_shape: tuple  # section q: rows and columns of the tabular X
     tabular_rounds: int  # section q: epochs of each variant, alternating
     gru_rounds: int  # section r: epochs of each variant, alternating
+    bidirectional_recordings: tuple  # section s: recordings, their shortest and longest
+    bidirectional_rounds: int  # section s: epochs of each variant, alternating
 
 
 FULL = Sizes(
@@ -241,6 +249,7 @@ FULL = Sizes(
     mixed_collection=(2000, 10, 10_000), mixed_repeats=7, loguniform_recordings=128,
     loguniform_frames=(10, 3000), loguniform_rounds=7, probe_each=True,
     tabular_shape=(100_000, 50), tabular_rounds=11, gru_rounds=7,
+    bidirectional_recordings=(6, 5000, 11_000), bidirectional_rounds=11,
 )
 QUICK = Sizes(
     n_samples=256, seq_len=20, timed_epochs=2, repeats=2, loss_classes=(2, 10, 100),
@@ -252,6 +261,7 @@ QUICK = Sizes(
     mixed_collection=(200, 10, 1000), mixed_repeats=2, loguniform_recordings=24,
     loguniform_frames=(10, 300), loguniform_rounds=2, probe_each=False,
     tabular_shape=(2000, 50), tabular_rounds=2, gru_rounds=2,
+    bidirectional_recordings=(4, 200, 500), bidirectional_rounds=2,
 )
 
 
@@ -735,7 +745,7 @@ def fit_tagger(X, y, device, epochs, callbacks=(), bidirectional=True,
 
 
 class HandTaggerLoop:
-    """A plain PyTorch per-frame loop: the packed bidirectional LSTMFrameLogits, Adam, and
+    """A plain PyTorch per-frame loop: the bidirectional LSTMFrameLogits, Adam, and
     class-weighted cross-entropy summed over the valid frames and divided by their number,
     batches sliced from padded tensors by a seeded permutation."""
 
@@ -1539,6 +1549,41 @@ def within_factor(factor):
             lambda value: 1 / factor <= value <= factor)
 
 
+# -- section s: a bidirectional tagger on long recordings of different lengths ------------
+
+BIDIRECTIONAL_HIDDEN = 16  # section s
+BIDIRECTIONAL_BATCH = 32  # more than the recordings: the whole set is one padded batch
+
+
+def bench_bidirectional(sizes, device):
+    """s. A bidirectional tagger epoch against a unidirectional one on long recordings of
+    different lengths, one epoch each in turn (``partial_fit``, skorch's ``EpochTimer``).
+
+    The packed bidirectional LSTM that the built-in networks ran before issue 28 cost, on
+    the CPU, 400 to 600 times the unidirectional epoch here (its backward pass grows with
+    the batch's longest recording times its frames); the networks now run the forward
+    direction over the padded batch and the backward direction over each recording
+    reversed within its own length (``sktorchcw._bidirectional``)."""
+    n, shortest, longest = sizes.bidirectional_recordings
+    X, _, y = ragged_recordings(n, shortest, longest)
+    common = {"hidden_size": BIDIRECTIONAL_HIDDEN, "batch_size": BIDIRECTIONAL_BATCH,
+              "lr": LR, "max_epochs": 1, "device": device, "random_state": 0}
+    estimators = {name: LSTMBlinkTagger(bidirectional=name == "bidirectional", **common)
+                  for name in ("bidirectional", "unidirectional")}
+    for estimator in estimators.values():
+        estimator.fit(X, y)  # the warm-up epoch
+    results, cpu = estimator_epochs(estimators, X, y, device, sizes.bidirectional_rounds)
+    frames = f"{len(X)} x {min(map(len, X))}..{max(map(len, X))} frames"
+    labels = {"bidirectional": f"bidirectional tagger epoch, {frames}",
+              "unidirectional": "unidirectional tagger epoch, the same"}
+    rows = compare("s", results, labels, "bidirectional / unidirectional epoch", "s",
+                   at_most(2.5))
+    per_round = np.divide(cpu["bidirectional"], cpu["unidirectional"])
+    rows.append(row("s", "bidirectional / unidirectional, CPU time", np.median(per_round),
+                    "ratio", samples=per_round))
+    return rows
+
+
 SECTIONS = {
     "a_overhead": ("estimator vs hand-written loop", bench_overhead),
     "b_class_weight": ("class-weighted vs unweighted", bench_class_weight),
@@ -1561,6 +1606,8 @@ SECTIONS = {
     "q_skorch_dropin": ("sktorchcw.skorch.NeuralNetClassifier vs skorch's, tabular MLP",
                         bench_skorch_dropin),
     "r_user_gru": ("built-in GRU vs the same GRU as a user module", bench_user_gru),
+    "s_bidirectional": ("bidirectional vs unidirectional tagger on long ragged recordings",
+                        bench_bidirectional),
 }
 
 

@@ -9,6 +9,8 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from ._bidirectional import unpacked_bidirectional
+
 __all__ = ["StandardisedInput", "LSTMLogits", "LSTMFrameLogits", "GRULogits", "GRUFrameLogits",
            "EXTRA_LSTM_ARGUMENTS", "EXTRA_GRU_ARGUMENTS"]
 
@@ -113,16 +115,25 @@ class LSTMLogits(StandardisedInput):
         """Return logits ``(N, n_outputs)`` for sequences ``x`` ``(N, T, F)``.
 
         ``lengths`` ``(N,)`` gives each sequence's valid steps; the padding after
-        them never enters the result: a bidirectional batch is packed, and a
-        unidirectional one, which reads forwards only, is read unpacked and each
-        sequence's output taken at its last valid step (the same state, to float
-        rounding: PyTorch's packed LSTM costs, on the CPU, time that grows with the
-        batch's longest sequence times its frames in the backward pass).
+        them never enters the result. On the CPU nothing is packed: PyTorch's packed
+        LSTM costs there time that grows with the batch's longest sequence times its
+        frames in the backward pass. A unidirectional network reads the padded batch
+        and takes each sequence's output at its last valid step; a bidirectional one
+        reads each sequence backwards from its own last valid step (see
+        :mod:`._bidirectional`); both give the packed network's states, to float32
+        rounding. On another device (cuDNN's packed kernels are fast) a bidirectional
+        batch is packed. A batch whose sequences all fill ``T`` steps is read as
+        without ``lengths``.
         """
+        if lengths is not None and self.rnn.bidirectional and _fills_every_step(lengths, x):
+            lengths = None
         if lengths is not None and not self.rnn.bidirectional:
-            output, _ = self.rnn(self._packed_input(x, None))
+            output, _ = self.rnn(self._standardised(x))
             steps = lengths.to(output.device) - 1
             last = output[torch.arange(output.shape[0], device=output.device), steps]
+            return self.head(self.dropout(last))
+        if lengths is not None and _reads_unpacked(x):
+            _, last = unpacked_bidirectional(self.rnn, self._standardised(x), lengths)
             return self.head(self.dropout(last))
         _, state = self.rnn(self._packed_input(x, lengths))
         h_n = state[0] if isinstance(state, tuple) else state  # an LSTM's (h, c); a GRU's h
@@ -173,14 +184,20 @@ class LSTMFrameLogits(LSTMLogits):
     def forward(self, x, lengths=None):
         """Return logits ``(N, n_outputs, T)`` (``(N, T)`` for one output) for ``x``
         ``(N, T, F)``; the backward direction of a bidirectional LSTM starts at each
-        sequence's last valid frame (the batch is packed). A unidirectional LSTM reads
-        the batch unpacked: the frames before each sequence's end see only earlier
-        frames, so padding cannot reach them, and the packed LSTM's backward pass would
-        cost far more on the CPU."""
-        if lengths is None or not self.rnn.bidirectional:
+        sequence's last valid frame. A unidirectional LSTM reads the padded batch, in
+        which the frames before each sequence's end see only earlier frames, so padding
+        cannot reach them; on the CPU a bidirectional one reads each sequence reversed
+        within its own length for its backward direction (see :mod:`._bidirectional`),
+        the packed network's logits to float32 rounding, and on another device it is
+        packed. (On the CPU the packed LSTM's backward pass costs far more.)"""
+        if (lengths is None or not self.rnn.bidirectional
+                or _fills_every_step(lengths, x)):
             return self.forward_with_state(x)[0]
-        output, _ = self.rnn(self._packed_input(x, lengths))
-        output, _ = pad_packed_sequence(output, batch_first=True, total_length=x.shape[1])
+        if _reads_unpacked(x):
+            output, _ = unpacked_bidirectional(self.rnn, self._standardised(x), lengths)
+        else:
+            output, _ = self.rnn(self._packed_input(x, lengths))
+            output, _ = pad_packed_sequence(output, batch_first=True, total_length=x.shape[1])
         return self._frame_logits(output)
 
     def forward_with_state(self, x, state=None):
@@ -230,7 +247,7 @@ class LSTMFrameLogits(LSTMLogits):
                 "backward direction reads each sequence from its end. Pass the whole sequence "
                 "with state=None."
             )
-        output, state = self.rnn(self._packed_input(x, None), state)
+        output, state = self.rnn(self._standardised(x), state)
         return self._frame_logits(output), state
 
     def _frame_logits(self, output):
@@ -285,6 +302,21 @@ class GRUFrameLogits(LSTMFrameLogits):
     _rnn_class = nn.GRU
     _rnn_attribute = "gru"
     _rnn_arguments = EXTRA_GRU_ARGUMENTS
+
+
+def _reads_unpacked(x):
+    """Whether a bidirectional network reads the padded batch ``x`` without packing: on the
+    CPU, where the packed layer's backward pass costs time that grows with the batch's
+    longest sequence times its frames. On a GPU, cuDNN's packed kernels are fast, and
+    running one direction's weights alone would leave the module's flattened weight
+    buffer."""
+    return x.device.type == "cpu"
+
+
+def _fills_every_step(lengths, x):
+    """Whether every sequence of the batch ``x`` ``(N, T, F)`` has all ``T`` steps valid:
+    then the bidirectional module reads it whole, as a batch without lengths."""
+    return bool((lengths == x.shape[1]).all())
 
 
 def _check_rnn_kwargs(rnn_kwargs, accepted, rnn_name):
