@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Subset
 
+from ._segments import RecordingPieces
+
 __all__ = ["SequenceDataset", "SliceBatches", "fits_on_device", "check_batch_size",
            "prediction_memory_budget", "unwrap_dataset", "balanced_draw_probabilities",
            "prediction_batches", "padding_bounded_batches"]
@@ -181,10 +183,16 @@ class SliceBatches:
         padded frames (recordings x longest) exceed twice its real frames, so that a long
         recording among short ones is not padded out with them. False, or a dataset of
         one length, keeps the rows of each batch as drawn.
+    segment_frames : None or int, default=None
+        Every pass, cut the recordings longer than this into consecutive pieces at a fresh
+        random offset from the same generator (:mod:`sktorchcw._segments`), and draw the
+        pass's rows from the pieces (views into the same frames): ``sampling`` then draws
+        pieces, by their recording's class. The pieces of the pass being read are
+        ``base`` and ``indices``.
     """
 
     def __init__(self, dataset, batch_size, shuffle=False, seed=None, start_epoch=0,
-                 device=None, sampling=None, bucket_by_length=True):
+                 device=None, sampling=None, bucket_by_length=True, segment_frames=None):
         check_batch_size(batch_size)
         self.base, self.indices = unwrap_dataset(dataset)
         if device is not None and fits_on_device(self.base.nbytes, device):
@@ -197,9 +205,13 @@ class SliceBatches:
         else:
             self.generator.manual_seed(seed)
         self.draw_probabilities = None
-        if sampling is not None:
+        self.pieces = None
+        if segment_frames is not None:  # drawn again every pass, from the pieces
+            self.pieces = RecordingPieces(self.base, self.indices, segment_frames, sampling)
+        elif sampling is not None:
             self.draw_probabilities = balanced_draw_probabilities(self.base.y[self.indices])
-        self.bucket_by_length = bool(bucket_by_length) and self.base.offsets is not None
+        self.bucket_by_length = bool(bucket_by_length) and (
+            self.base.offsets is not None or self.pieces is not None)
         for _ in range(start_epoch):  # the passes already done, drawn again and dropped
             self._batches()
 
@@ -218,6 +230,8 @@ class SliceBatches:
 
     def _batches(self):
         """The batches of one pass, as tensors of indices into the base dataset."""
+        if self.pieces is not None:  # this pass's pieces become the rows to draw from
+            self.base, self.indices, self.draw_probabilities = self.pieces.cut(self.generator)
         order = self._order()
         if len(order) == 0:  # split() would still give one empty chunk
             return []

@@ -16,6 +16,7 @@ Accepted X:
 """
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,7 +28,8 @@ from sklearn.utils.validation import _check_sample_weight, validate_data
 __all__ = ["Sequences", "check_fit_input", "check_predict_input", "check_continued_input",
            "check_some_weight_positive", "check_sample_weight", "encode_labels",
            "check_sequences", "check_label_types", "check_classes", "check_y_given",
-           "check_weights_in_float32_range", "as_float32", "count_codes", "NEW_CLASS_HINT"]
+           "check_weights_in_float32_range", "as_float32", "count_codes", "NEW_CLASS_HINT",
+           "frame_percentiles", "median_and_iqr"]
 
 COLUMNS = "columns"
 SEQUENCES = "sequences"
@@ -182,8 +184,10 @@ def check_sequences(estimator, X, *, fitted_layout=None):
 
 
 def check_predict_input(estimator, X, layout):
-    """Validate data for prediction against what ``fit`` saw."""
-    sequences = _check_X(estimator, X, reset=False, fitted_layout=layout)
+    """Validate data for prediction against what ``fit`` saw. Under ``missing='mask'`` a
+    recording whose every frame is missing is accepted (its frames all read as the fill
+    values, as ``stream()`` and the ONNX graph read them); training refuses it."""
+    sequences = _check_X(estimator, X, reset=False, fitted_layout=layout, training=False)
     return sequences
 
 
@@ -238,8 +242,153 @@ def count_codes(codes, minlength=0):
     return counts
 
 
-def _check_X(estimator, X, *, reset, fitted_layout=None):
+# The exact percentiles of float32 frames: two passes over the frames, each reading one
+# half of the 32 bits of every value's sort key (see frame_percentiles).
+_HALF_BITS = 16
+_BINS = 1 << _HALF_BITS
+
+
+def median_and_iqr(frames, missing=None):
+    """Per-feature median and interquartile range (float64) of the rows of ``frames``
+    ``(n_frames, F)`` float32 that are not ``missing``: exactly ``np.percentile``'s
+    (see :func:`frame_percentiles`), read a chunk of frames at a time."""
+    low, median, high = frame_percentiles(frames, (25, 50, 75), missing)
+    return median, high - low
+
+
+def frame_percentiles(frames, q, missing=None):
+    """``np.percentile(frames[~missing], q, axis=0)`` (method ``'linear'``), exactly,
+    without a copy of a column.
+
+    Parameters
+    ----------
+    frames : ndarray of shape (n_frames, n_features), dtype float32
+        Finite values wherever ``missing`` is False (an array or a memory map; a chunk
+        of ``CHUNK_FRAMES`` rows is read at a time).
+    q : sequence of float
+        Percentiles, in [0, 100].
+    missing : ndarray of shape (n_frames,), dtype bool, default=None
+        Rows left out (None: none).
+
+    Returns
+    -------
+    percentiles : ndarray of shape (len(q), n_features), dtype float64
+        Exact: the order statistics ``np.percentile`` interpolates, found exactly and
+        interpolated with its formula in float64, so bit for bit what it returns for
+        the rows as float64. On the float32 rows themselves numpy rounds the difference
+        of the two neighbouring order statistics to float32 first, so its result may
+        differ by up to ``2**-24`` times that difference (and overflows where the
+        difference exceeds float32's range, which this does not).
+
+    Raises
+    ------
+    ValueError
+        When every row is missing.
+
+    Notes
+    -----
+    A float32 maps to a 32-bit key that sorts as the value does (:func:`_sort_keys`).
+    A first pass over the frames counts the keys' upper 16 bits (65,536 bins a feature),
+    which names the bin of every order statistic needed; a second counts the lower 16
+    bits of the keys in those bins only, which gives each order statistic's key, hence
+    its value. Memory: the temporaries of one chunk and 512 KiB a feature per
+    histogram (one, then at most ``2 * len(q)``), whatever the number of frames; time:
+    two reads of ``frames``.
+    """
+    q = np.asarray(q, dtype=np.float64) / 100
+    upper = _upper_histograms(frames, missing)  # (F, bins)
+    count = int(upper[0].sum())
+    if count == 0:
+        raise ValueError("There is no frame without a missing value (NaN) to compute "
+                         "percentiles over.")
+    position = (count - 1) * q
+    below = np.floor(position).astype(np.int64)
+    ranks = np.concatenate([below, np.minimum(below + 1, count - 1)])  # order statistics
+    cumulative = np.cumsum(upper, axis=1, out=upper)  # in place: no second (F, bins) array
+    bins = np.stack([np.searchsorted(row, ranks, side="right") for row in cumulative])
+    # Rows of each feature's key order before each rank's bin.
+    before = np.where(bins > 0, np.take_along_axis(cumulative, np.maximum(bins - 1, 0),
+                                                   axis=1), 0)
+    del upper, cumulative
+    values = _order_statistics(frames, missing, bins, ranks[None, :] - before)  # (F, ranks)
+    gamma = (position - below)[:, None]
+    return _lerp(values[:, :len(q)].T, values[:, len(q):].T, gamma)
+
+
+def _columns(frames, missing):
+    """The sort keys of every feature's values on the rows of ``frames`` that are not
+    ``missing``, a chunk of rows at a time: lists of ``F`` 1-D uint32 arrays."""
+    for start in range(0, len(frames), CHUNK_FRAMES):
+        keys = _sort_keys(frames[start:start + CHUNK_FRAMES])
+        kept = None if missing is None else ~missing[start:start + CHUNK_FRAMES]
+        if kept is None or kept.all():
+            yield [keys[:, feature] for feature in range(keys.shape[1])]
+        else:  # a column at a time: far faster than selecting rows of a 2-D array
+            yield [keys[:, feature][kept] for feature in range(keys.shape[1])]
+
+
+def _sort_keys(values):
+    """uint32 keys of float32 ``values`` that order as the values do: the sign bit set on
+    positive values, every bit flipped on negative ones (-0.0 just below +0.0)."""
+    bits = np.ascontiguousarray(values, dtype=np.float32).view(np.ndarray).view(np.uint32)
+    keys = (bits.view(np.int32) >> 31).view(np.uint32)  # all ones where negative
+    keys |= np.uint32(1 << 31)
+    keys ^= bits
+    return keys
+
+
+def _key_values(keys):
+    """The float32 values (as float64) whose sort keys are ``keys``: the inverse of
+    :func:`_sort_keys`."""
+    keys = np.asarray(keys, dtype=np.uint32)
+    positive = keys >= np.uint32(1 << 31)
+    bits = np.where(positive, keys ^ np.uint32(1 << 31), ~keys)
+    return bits.view(np.float32).astype(np.float64)
+
+
+def _upper_histograms(frames, missing):
+    """``(F, 65536)`` int64: per feature, the counts of the keys' upper 16 bits."""
+    counts = np.zeros((frames.shape[1], _BINS), dtype=np.int64)
+    for columns in _columns(frames, missing):
+        for feature, column in enumerate(columns):
+            counts[feature] += np.bincount(column >> _HALF_BITS, minlength=_BINS)
+    return counts
+
+
+def _order_statistics(frames, missing, bins, within):
+    """``(F, k)`` float64: per feature, the values whose keys' upper 16 bits are ``bins``
+    ``(F, k)``, each the ``within``-th (0-based) of its bin: the keys' lower 16 bits
+    counted, in those bins only, in one more pass over the frames."""
+    targets = [np.unique(row) for row in bins]  # a few bins a feature
+    lower = [np.zeros((len(row), _BINS), dtype=np.int64) for row in targets]
+    for columns in _columns(frames, missing):
+        for column, feature_targets, counts in zip(columns, targets, lower, strict=True):
+            upper = column >> _HALF_BITS
+            for index, target in enumerate(feature_targets):
+                counts[index] += np.bincount(column[upper == target] & np.uint32(_BINS - 1),
+                                             minlength=_BINS)
+    found = np.empty(bins.shape, dtype=np.uint32)
+    for feature, feature_targets in enumerate(targets):
+        cumulative = np.cumsum(lower[feature], axis=1, out=lower[feature])
+        for index, (target, rank) in enumerate(zip(bins[feature], within[feature],
+                                                   strict=True)):
+            row = cumulative[np.searchsorted(feature_targets, target)]
+            low_bits = np.searchsorted(row, rank, side="right")
+            found[feature, index] = (int(target) << _HALF_BITS) | int(low_bits)
+    return _key_values(found)
+
+
+def _lerp(below, above, gamma):
+    """numpy's linear interpolation between neighbouring order statistics (float64)."""
+    difference = above - below
+    return np.where(gamma >= 0.5, above - difference * (1 - gamma), below + difference * gamma)
+
+
+def _check_X(estimator, X, *, reset, fitted_layout=None, training=True):
+    """X as :class:`Sequences`; ``training`` refuses a recording with no observed frame
+    (under ``missing='mask'``), which prediction accepts."""
     allow_nan = _masks_missing(estimator)
+    missing = functools.partial(_with_missing, allow_nan=allow_nan, training=training)
     finite = "allow-nan" if allow_nan else True
     ragged = _ragged_items(X, fitted_layout)
     from_list = ragged is not None
@@ -251,12 +400,10 @@ def _check_X(estimator, X, *, reset, fitted_layout=None):
             raise ValueError(f"Found array with 0 sample(s) (shape={shape}) while a "
                              f"minimum of 1 is required by {type(estimator).__name__}.")
         if fitted_layout == SEQUENCES:
-            return _with_missing(_univariate_for_sequence_model(estimator, X, finite),
-                                 allow_nan)
+            return missing(_univariate_for_sequence_model(estimator, X, finite))
         values = validate_data(estimator, X, reset=reset, dtype=[np.float64, np.float32],
                                ensure_all_finite=finite)
-        return _with_missing(Sequences(as_float32(values)[:, :, None], None, COLUMNS),
-                             allow_nan)
+        return missing(Sequences(as_float32(values)[:, :, None], None, COLUMNS))
     else:
         values = check_array(X, allow_nd=True, ensure_2d=False, dtype=[np.float64, np.float32],
                              ensure_all_finite=finite)
@@ -277,29 +424,37 @@ def _check_X(estimator, X, *, reset, fitted_layout=None):
         sequences = Sequences(as_float32(values), None, SEQUENCES)
     _check_sequence_features(estimator, sequences, reset=reset, fitted_layout=fitted_layout,
                              from_list=from_list)
-    return _with_missing(sequences, allow_nan)
+    return missing(sequences)
 
 
 def _masks_missing(estimator):
     return getattr(estimator, "missing", "raise") == "mask"
 
 
-def _with_missing(sequences, allow_nan):
-    """``sequences`` with their ``missing`` frames; a ValueError names a recording whose
-    every frame is missing (nothing of it could be read)."""
+def _with_missing(sequences, *, allow_nan, training):
+    """``sequences`` with their ``missing`` frames; for ``training``, a ValueError names a
+    recording whose every frame is missing (nothing of it can be learnt)."""
     if not allow_nan:
         return sequences
     missing = missing_frames(sequences.frames)
     if not missing.any():
         return sequences
-    observed = np.logical_or.reduceat(~missing, sequences.frame_offsets)
-    if not observed.all():
-        empty = np.flatnonzero(~observed)
-        raise ValueError(
-            f"Recording(s) {empty[:5].tolist()} of X have a missing value (NaN) in every "
-            "frame, so nothing of them can be read; drop them."
-        )
+    if training:
+        _check_some_frame_observed(missing, sequences.frame_offsets)
     return dataclasses.replace(sequences, missing=missing)
+
+
+def _check_some_frame_observed(missing, offsets):
+    """A ValueError naming the recordings (starting at ``offsets`` in the frames) whose
+    every frame is ``missing``."""
+    unobserved = np.flatnonzero(~np.logical_or.reduceat(~missing, offsets))
+    if unobserved.size:
+        raise ValueError(
+            f"Recording(s) {unobserved[:5].tolist()} of X have a missing value (NaN) in every "
+            "frame, so there is nothing in them to learn from; drop them from the training "
+            "data. (Prediction accepts such a recording: it reads every frame as the fitted "
+            "fill values, as stream() and the ONNX graph do.)"
+        )
 
 
 def _looks_tabular(X):

@@ -46,11 +46,20 @@ from ._data import (
     NEW_CLASS_HINT,
     check_predict_input,
     check_some_weight_positive,
+    median_and_iqr,
 )
 from ._device import get_rng_state, resolve_device, seeded_torch, set_rng_state
 from ._loss import REDUCTIONS, WEIGHTINGS
 from ._net import SequenceNet, logits_to_proba
 from ._persistence import save_model
+from ._recording_scaling import (
+    PER_RECORDING,
+    RecordingValues,
+    is_per_recording,
+    recording_scaled,
+    training_batches,
+)
+from ._segments import MIN_SEGMENT_FRAMES, SEGMENTS_NEED_SLICE_BATCHES
 from ._targets import Targets
 from ._user_module import UserNetwork, check_user_module, user_module_arguments
 from ._user_scoring import with_labelled_scoring
@@ -110,13 +119,24 @@ PARAMETERS_DOC = """    Parameters
         Read sequences in both directions.
     dropout : float, default=0.0
         Dropout between LSTM layers and before the linear layer, in [0, 1).
-    standardize : bool, 'standard' or 'robust', default=True
+    standardize : bool, 'standard', 'robust', 'recording' or 'recording_center', default=True
         Standardise each input feature with statistics of the training data (valid,
         observed frames only), part of the model (used by predict, ONNX export and
         streaming alike). True or ``'standard'``: mean and standard deviation.
         ``'robust'``: median and interquartile range, which spikes far larger than
         the signal (common in real sensors) do not dominate. A constant feature (zero
         spread) is left unscaled. False: the network sees the values as given.
+        ``'recording'``: each recording's features are first divided by their own
+        median over the recording's observed frames, then standardised by the mean and
+        standard deviation of those ratios over the training frames; ``predict`` divides
+        each recording it is given by its own median alike. For positive signals whose
+        level differs between people (the open-eye EAR): a feature whose median is zero
+        or negative in a recording is refused (a ValueError naming the feature and the
+        recording). ``'recording_center'``: each recording's median is subtracted
+        instead (signed signals). Both need whole recordings: ``stream()`` takes the
+        recording's median from the caller (``FrameStream.reset(recording_median=)``),
+        ``export_onnx`` refuses; the pieces of ``segment_frames`` are scaled by the
+        median of their whole recording. See the docs page "Scaling out".
     missing : {'raise', 'mask'}, default='raise'
         What a frame with a NaN feature means. ``'raise'``: X must be finite (a clear
         error names the recording). ``'mask'``: the frame is missing (a tracker that
@@ -125,7 +145,9 @@ PARAMETERS_DOC = """    Parameters
         frame is left out of the loss, of ``'balanced'`` class counts and of the
         validation scores (its label is never read). ``predict`` still gives it an
         output, from the frames around it. A recording whose every frame is missing
-        is refused. Infinity is never a missing value.
+        is refused by ``fit`` (nothing in it to learn from); ``predict_proba`` gives
+        it the network's output on the fill values at every frame, as ``stream()``
+        and the ONNX graph do. Infinity is never a missing value.
     max_epochs : int, default=30
         Passes over the training data (with ``warm_start=True``, per call of ``fit``).
     batch_size : int, default=64
@@ -218,6 +240,25 @@ PARAMETERS_DOC = """    Parameters
         of its own). Validation batches are read sorted by length under the same bound.
         False draws each batch's recordings at random, as for array X (which this does
         not change). Prediction always sorts by length.
+    segment_frames : None or int, default=None
+        Train on pieces of long recordings. Every epoch, each recording longer than
+        ``segment_frames`` is cut into consecutive pieces at a fresh random offset
+        (reproducible from ``random_state``, exact on resume): inner pieces of exactly
+        ``segment_frames`` frames, the first and last of at least half of it and less
+        than one and a half times it (a recording of at most twice it may stay whole),
+        every frame in exactly one piece. Shorter recordings stay whole. Each piece
+        trains as a recording of its own (batches of similar pieces, each padded to its
+        longest), so a collection of long recordings trains in many short, full batches
+        instead of a few very long ones: much faster epochs and more updates, at the cost
+        of context beyond a piece (the network never sees across a cut while training).
+        Pieces are offsets into the data, never a copy. Per-frame labels, per-frame
+        sample weights and missing frames (``missing='mask'``) follow the pieces. The
+        classifier gives each piece its recording's label and sample weight, which makes
+        sense when the label holds for every part of a recording (a state, a person), not
+        for an event somewhere in it; ``sampling='balanced'`` then draws pieces by class
+        (their recording's), while ``class_weight='balanced'`` counts recordings.
+        Validation and prediction read whole recordings. At least 10; None trains on
+        whole recordings. Needs the default ``iterator_train``.
     module : None, 'lstm', 'gru' or nn.Module subclass, default=None
         The network. None or ``'lstm'``: the built-in LSTM; ``'gru'``: the same network with a
         :class:`torch.nn.GRU` (both read ``hidden_size``, ``num_layers``, ``bidirectional`` and
@@ -245,7 +286,9 @@ PARAMETERS_DOC = """    Parameters
 
 def document_parameters(cls):
     """Class decorator: put :data:`PARAMETERS_DOC` where the docstring says {parameters}."""
-    cls.__doc__ = (cls.__doc__ or "").format(parameters=PARAMETERS_DOC)
+    own = getattr(cls, "_own_parameters_doc", "")  # the class's own, before **kwargs
+    parameters = PARAMETERS_DOC.replace("    **kwargs\n", own + "    **kwargs\n")
+    cls.__doc__ = (cls.__doc__ or "").format(parameters=parameters)
     return cls
 
 
@@ -264,7 +307,7 @@ class SequenceEstimator(BaseEstimator):
         "num_layers": [Interval(Integral, 1, None, closed="left")],
         "bidirectional": ["boolean"],
         "dropout": [Interval(Real, 0, 1, closed="left")],
-        "standardize": ["boolean", StrOptions({"standard", "robust"})],
+        "standardize": ["boolean", StrOptions({"standard", "robust", *PER_RECORDING})],
         "missing": [StrOptions({"raise", "mask"})],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
@@ -284,6 +327,7 @@ class SequenceEstimator(BaseEstimator):
         "sampling": [StrOptions({"balanced"}), None],
         "prior_correction": ["boolean"],
         "bucket_by_length": ["boolean"],
+        "segment_frames": [Interval(Integral, MIN_SEGMENT_FRAMES, None, closed="left"), None],
         "module": [None, StrOptions({"lstm", "gru"}), callable],
     }
 
@@ -318,6 +362,7 @@ class SequenceEstimator(BaseEstimator):
         sampling=None,
         prior_correction=False,
         bucket_by_length=True,
+        segment_frames=None,
         module=None,
         **kwargs,
     ):
@@ -349,6 +394,7 @@ class SequenceEstimator(BaseEstimator):
         self.sampling = sampling
         self.prior_correction = prior_correction
         self.bucket_by_length = bucket_by_length
+        self.segment_frames = segment_frames
         self.module = module
         self.__dict__.update(kwargs)
 
@@ -556,6 +602,7 @@ default=None
         self.class_weight_ = self._resolve_class_weight(targets, weights, continued)
         check_some_weight_positive(self.class_weight_, targets, weights)
         self._check_sampling(y_encoded)
+        self._check_decision(y_encoded, sequences)
         if sample_weight is not None:
             sample_weight = sample_weight.astype(np.float32)
         valid_dataset = self._validation_dataset(validation_data)
@@ -578,7 +625,8 @@ default=None
             checkpoint = load_checkpoint(self.checkpoint_dir, fingerprint)
         seed = _draw_seed(self.random_state)
         epochs_done = checkpoint["epochs"] if checkpoint else start_epochs
-        scaling = _feature_scaling(sequences, self.standardize, self.missing)
+        scaling = _feature_scaling(sequences, self.standardize, self.missing,
+                                   getattr(dataset, "recording_median", None))
         net = self._build_net(
             criterion, sequences.n_features, scaling, seed, epochs_done, fingerprint,
             epochs=total_epochs - epochs_done, valid_dataset=valid_dataset,
@@ -595,6 +643,7 @@ default=None
             net.partial_fit(dataset, y_encoded)
             rng_state = get_rng_state(self.device_)
         self._finish(net, rng_state, total_epochs, fingerprint)
+        self._tune_decision(sequences, y_encoded, validation_data)
 
     def _finish(self, net, rng_state, total_epochs, fingerprint):
         """Keep the trained net; re-raise a Ctrl-C, and delete the checkpoint of a fit that
@@ -637,6 +686,12 @@ default=None
                     self.class_weight, classes=self.classes_, y=self.classes_[y_encoded],
                     sample_weight=sample_weight)
         return resolve_class_weight(self.class_weight, classes=self.classes_)
+
+    def _check_decision(self, y_encoded, sequences):
+        """Hook: refuse decision parameters the targets cannot use, before training."""
+
+    def _tune_decision(self, sequences, y_encoded, validation_data):
+        """Hook: choose what the decision rule learns from data, after training."""
 
     def _check_sampling(self, y_encoded):
         if self.sampling is None:
@@ -785,6 +840,9 @@ default=None
             routed_iterator_train.setdefault("seed", seed)
             routed_iterator_train.setdefault("start_epoch", epochs_done)
             routed_iterator_train.setdefault("device", self.device_)
+            routed_iterator_train.setdefault("segment_frames", self.segment_frames)
+        elif self.segment_frames is not None:
+            raise ValueError(SEGMENTS_NEED_SLICE_BATCHES)
         iterator_valid = self.iterator_valid or SliceBatches
         routed_iterator_valid = self._routed_for("iterator_valid")
         if iterator_valid is SliceBatches:
@@ -797,7 +855,8 @@ default=None
             lr=self.lr,
             max_epochs=max(int(self.max_epochs if epochs is None else epochs), 0),
             batch_size=int(self.batch_size),
-            iterator_train=iterator_train,
+            # standardize='recording': pieces keep their recording's median.
+            iterator_train=training_batches(iterator_train, self.standardize),
             iterator_valid=iterator_valid,
             train_split=self._train_split(seed, valid_dataset, strata),
             callbacks=self._callbacks(fingerprint),
@@ -903,7 +962,11 @@ default=None
         Parameters
         ----------
         X : array-like, DataFrame or list of arrays
-            Sequences in the layout used for ``fit``.
+            Sequences in the layout used for ``fit``. With ``missing='mask'``, a frame
+            with a NaN feature reads as the fitted fill values, and a recording whose
+            every frame is missing gets the network's output on the fill values (what
+            ``stream()`` and the ONNX graph give it); the other recordings' outputs do
+            not depend on it.
 
         Returns
         -------
@@ -963,7 +1026,11 @@ default=None
         ``most_probable``, only each batch's most probable class indices are kept (in the
         smallest integer type), so the probabilities of all frames are never held."""
         check_is_fitted(self)
-        sequences = check_predict_input(self, X, self.input_layout_)
+        return self._probabilities_of(check_predict_input(self, X, self.input_layout_),
+                                      log=log, most_probable=most_probable)
+
+    def _probabilities_of(self, sequences, *, log, most_probable=False):
+        """:meth:`_probabilities` of sequences already checked."""
         per_frame = self._targets.per_frame
         code_type = np.min_scalar_type(len(self.classes_) - 1)
         outputs = None
@@ -983,14 +1050,18 @@ default=None
         given: an array X as it is, a collection as its frame buffer."""
         per_frame = self._targets.per_frame
         if sequences.ragged:
-            return SequenceDataset(sequences.frames, sequences.lengths, y_encoded,
-                                   sample_weight, offsets=sequences.frame_offsets,
-                                   frame_targets=per_frame)
-        if per_frame:
-            shape = sequences.values.shape[:2]
-            y_encoded = None if y_encoded is None else y_encoded.reshape(shape)
-            sample_weight = None if sample_weight is None else sample_weight.reshape(shape)
-        return SequenceDataset(sequences.values, None, y_encoded, sample_weight)
+            dataset = SequenceDataset(sequences.frames, sequences.lengths, y_encoded,
+                                      sample_weight, offsets=sequences.frame_offsets,
+                                      frame_targets=per_frame)
+        else:
+            if per_frame:
+                shape = sequences.values.shape[:2]
+                y_encoded = None if y_encoded is None else y_encoded.reshape(shape)
+                sample_weight = (None if sample_weight is None
+                                 else sample_weight.reshape(shape))
+            dataset = SequenceDataset(sequences.values, None, y_encoded, sample_weight)
+        # standardize='recording': each recording's medians, applied per batch.
+        return recording_scaled(dataset, sequences, self.standardize)
 
     def _prediction_batching(self, sequences):
         """``batch_size=predict_batch_size``, or for 'auto' a ``frame_budget``: as many
@@ -1160,25 +1231,27 @@ def _prefixed(prefix, params):
     return {f"{prefix}__{key}": value for key, value in params.items()}
 
 
-def _feature_scaling(sequences, standardize, missing):
+def _feature_scaling(sequences, standardize, missing, recording_median=None):
     """``(center, scale, fill)`` per feature over the observed frames (valid, not missing),
     float32: mean and standard deviation (``standardize`` True or 'standard'), median and
     interquartile range ('robust'), or None and None (False); ``fill`` is what a missing
     frame becomes (the centre, or the mean without standardisation) with
     ``missing='mask'``, else None. Read a chunk of frames at a time (the robust
-    statistics a feature at a time), so no copy of X is made."""
+    statistics exactly, in two passes), so no copy of X, nor of a column, is made.
+    'recording' and 'recording_center': the mean and standard deviation of each frame
+    divided by (reduced by) its recording's ``recording_median``, computed a chunk at a
+    time."""
     if not standardize and missing != "mask":
         return None, None, None
     frames = sequences.frames
-    observed = sequences.observed if sequences.has_missing else None
+    if is_per_recording(standardize):
+        frames = RecordingValues(sequences, recording_median,
+                                 center=standardize == "recording_center")
     if standardize == "robust":
-        center, scale = np.empty(sequences.n_features), np.empty(sequences.n_features)
-        for feature in range(sequences.n_features):
-            column = frames[:, feature] if observed is None else frames[observed, feature]
-            low, center[feature], high = np.percentile(column, [25, 50, 75])
-            scale[feature] = high - low
+        center, scale = median_and_iqr(frames, sequences.missing)
     else:
-        center, scale = _mean_and_std(frames, observed)
+        center, scale = _mean_and_std(frames, sequences.observed if sequences.has_missing
+                                      else None)
     # A constant feature carries no information; leave it unscaled rather than divide by 0.
     scale[scale < 1e-12] = 1.0
     center, scale = center.astype(np.float32), scale.astype(np.float32)

@@ -16,6 +16,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._estimator import SequenceEstimator
 from ._onnx_recurrent import STATE_INPUTS, STATE_OUTPUTS, _builtin_model
 from ._onnx_user import _user_model
+from ._recording_scaling import refuse_onnx_export
 from ._stream import require_forward_with_state
 from ._user_module import UserNetwork
 
@@ -123,13 +124,16 @@ def export_onnx(estimator, path, *, opset=None, stateful=False):
     TypeError
         For anything but an LSTMBlinkClassifier or LSTMBlinkTagger.
     ValueError
-        For what ONNX's LSTM cannot compute (``module__proj_size``), ``stateful=True``
-        with a bidirectional model, an opset out of range, classes that JSON cannot
-        hold, or a prior correction that ``predict_proba`` refuses too. For your own
-        network: what ``torch.onnx`` cannot export (an operator without an ONNX
-        equivalent...), a trace that does not hold for other batch sizes, and with
-        ``stateful=True`` a network without ``forward_with_state`` or a state the graph
-        cannot carry; each message names the network, the cause and the fix.
+        For what ONNX's LSTM cannot compute (``module__proj_size``), a model fitted
+        with ``standardize='recording'`` or ``'recording_center'`` (a recording's
+        median is not in the frames a graph is fed; predict in Python, or stream with
+        the recording's median), ``stateful=True`` with a bidirectional model, an
+        opset out of range, classes that JSON cannot hold, or a prior correction that
+        ``predict_proba`` refuses too. For your own network: what ``torch.onnx``
+        cannot export (an operator without an ONNX equivalent...), a trace that does
+        not hold for other batch sizes, and with ``stateful=True`` a network without
+        ``forward_with_state`` or a state the graph cannot carry; each message names
+        the network, the cause and the fix.
 
     See Also
     --------
@@ -178,6 +182,7 @@ def export_onnx(estimator, path, *, opset=None, stateful=False):
     """
     onnx = _import_onnx()
     module = _fitted_module(estimator)
+    refuse_onnx_export(estimator)  # standardize='recording': no median in a graph
     _check_stateful(stateful, module)
     opset = _check_opset(opset, onnx, module)
     log_training_weight = _log_training_weight(estimator)

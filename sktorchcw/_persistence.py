@@ -183,6 +183,7 @@ def _estimator_from(name, metadata, classes, tensors, device, estimators, module
     if metadata["feature_names_in"] is not None:
         estimator.feature_names_in_ = np.asarray(metadata["feature_names_in"], dtype=object)
     estimator.input_layout_ = metadata["input_layout"]
+    _restore_decision(name, estimator, metadata, classes)
     estimator.device_ = _target_device(estimator.device, device, metadata["device"])
     with _refusing(name):
         net = estimator._build_net(
@@ -249,7 +250,49 @@ def _metadata(estimator, tensors):
         "n_features": int(estimator.module_.input_mean.shape[0]),
         "device": estimator.device_,
         "history": json.loads(json.dumps(estimator.history_.to_list(), default=_plain)),
+        **_decision_metadata(estimator),
     }
+
+
+def _decision_metadata(estimator):
+    """The tagger's fitted decision rule (the positive class by its index in classes_)."""
+    if not hasattr(estimator, "threshold_"):
+        return {}
+    positive = int(np.flatnonzero(estimator.classes_ == estimator.positive_)[0])
+    score = getattr(estimator, "decision_score_", None)
+    return {"decision": {
+        "positive": positive,
+        "threshold": None if estimator.threshold_ is None else float(estimator.threshold_),
+        "min_event_frames": int(estimator.min_event_frames_),
+        "max_gap_frames": int(estimator.max_gap_frames_),
+        "score": None if score is None else float(score),
+    }}
+
+
+def _restore_decision(name, estimator, metadata, classes):
+    """The tagger's decision rule as saved; files written before it had one predict the
+    most probable class, which the rule then is."""
+    if not hasattr(estimator, "min_event_frames"):
+        return
+    stored = metadata.get("decision", {"positive": len(classes) - 1, "threshold": None,
+                                       "min_event_frames": 1, "max_gap_frames": 0,
+                                       "score": None})
+    try:
+        positive = stored["positive"]
+        threshold = stored["threshold"]
+        if (type(positive) is not int or not 0 <= positive < len(classes)
+                or not (threshold is None or isinstance(threshold, float) and 0 <= threshold < 1)
+                or type(stored["min_event_frames"]) is not int or stored["min_event_frames"] < 1
+                or type(stored["max_gap_frames"]) is not int or stored["max_gap_frames"] < 0):
+            raise TypeError
+    except (TypeError, KeyError):
+        raise ValueError(f"{name} has a malformed decision entry; it was not written by an "
+                         "sktorchcw estimator's save, or was edited.") from None
+    estimator.positive_ = classes[positive]
+    estimator.threshold_ = threshold
+    estimator.min_event_frames_ = stored["min_event_frames"]
+    estimator.max_gap_frames_ = stored["max_gap_frames"]
+    estimator.decision_score_ = stored.get("score")
 
 
 def _check_metadata(name, metadata, tensors):

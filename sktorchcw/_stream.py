@@ -11,6 +11,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._data import as_float32
 from ._estimator import prior_corrected
+from ._recording_scaling import check_stream_median, is_per_recording
 from ._user_module import UserNetwork
 
 __all__ = ["FrameStream", "require_forward_with_state"]
@@ -69,6 +70,17 @@ class FrameStream:
     tagger : LSTMBlinkTagger
         A fitted tagger with ``bidirectional=False``, or with your own network that
         defines ``forward_with_state``.
+    recording_median : array-like of shape (n_features,), default=None
+        For a tagger fitted with ``standardize='recording'`` (or
+        ``'recording_center'``) only, which needs it: the recording's own per-feature
+        median over its observed frames, which the frames are divided by (from which
+        it is subtracted) before the network's global standardisation, as
+        ``predict_proba`` does with the median of the whole recording. A live
+        recording's median is not known before it ends: take it from a calibration
+        period of the same person and session (e.g. the first seconds,
+        ``np.median(frames[~np.isnan(frames).any(axis=1)], axis=0)``), or from an
+        earlier recording; the probabilities equal ``predict_proba``'s where it is the
+        whole recording's median. Each :meth:`reset` takes the next recording's.
 
     Attributes
     ----------
@@ -122,7 +134,7 @@ class FrameStream:
     0
     """
 
-    def __init__(self, tagger):
+    def __init__(self, tagger, *, recording_median=None):
         check_is_fitted(tagger, msg=(
             "This %(name)s instance is not fitted yet: call fit before stream(), which "
             "streams a trained network."))
@@ -147,7 +159,9 @@ class FrameStream:
         self._classes.flags.writeable = False
         self._n_features = int(self._module.input_mean.shape[0])
         self._masks_missing = tagger.missing == "mask"
-        self.reset()
+        self._decision = tagger._decision()
+        self._standardize = tagger.standardize
+        self.reset(recording_median=recording_median)
 
     @property
     def classes_(self):
@@ -161,11 +175,69 @@ class FrameStream:
     def n_frames_(self):
         return self._n_frames
 
-    def reset(self):
+    def reset(self, recording_median=None):
         """Start a new recording: no state (zeros for the built-in networks, None for
-        your own ``forward_with_state``), ``n_frames_`` back to 0."""
+        your own ``forward_with_state``), ``n_frames_`` back to 0.
+
+        ``recording_median``: the new recording's per-feature median, for a tagger
+        fitted with ``standardize='recording'`` or ``'recording_center'`` (see the
+        class's parameters); such a stream refuses frames until it has one. A ValueError
+        for one of the wrong shape, not finite, not positive (``'recording'``), or given
+        to a tagger without per-recording scaling; the stream is then left as it was."""
+        median = check_stream_median(self._standardize, recording_median, self._n_features)
+        self._recording_median = median
         self._state = None
         self._n_frames = 0
+        self._open_event = None  # (start, stop) of the detection not yet closed
+
+    def update_events(self, frames):
+        """The blink events that the next frames close, by the tagger's decision rule.
+
+        Runs :meth:`update` on ``frames`` and applies ``predict``'s rule
+        (``threshold_``, then ``max_gap_frames_`` merging and ``min_event_frames_``
+        filtering, on the ``positive_`` class): a detection is reported once no later
+        frame can change it, ``max_gap_frames_ + 1`` frames after its last positive
+        frame, and only when it lasts ``min_event_frames_`` frames or more. Events are
+        half-open ``(start, stop)`` frame intervals counted from the recording's start
+        (:meth:`reset`); the events of a whole recording, with :meth:`finish_events`,
+        are those of ``predict`` on it, however the frames are chunked.
+
+        Parameters
+        ----------
+        frames : array-like of shape (n_features,) or (k, n_features)
+            As for :meth:`update`.
+
+        Returns
+        -------
+        events : list of (int, int)
+            The events closed by these frames, in order.
+        """
+        start = self._n_frames
+        positive = self._decision.positive_frames(self.update(frames))
+        closed = []
+        for index in (start + np.flatnonzero(positive)).tolist():
+            closed += self._close_events_before(index)
+            if self._open_event is None:
+                self._open_event = (index, index + 1)
+            else:
+                self._open_event = (self._open_event[0], index + 1)
+        return closed + self._close_events_before(self._n_frames)
+
+    def finish_events(self):
+        """The event still open at the recording's end (a list of at most one), closed;
+        call it when the recording ends, before :meth:`reset`."""
+        return self._close_events_before(None)
+
+    def _close_events_before(self, index):
+        """Close the open detection when frame ``index`` (None: the end) is too far from
+        it to be merged with it."""
+        if self._open_event is None:
+            return []
+        start, stop = self._open_event
+        if index is not None and index - stop <= self._decision.max_gap_frames:
+            return []
+        self._open_event = None
+        return [(start, stop)] if stop - start >= self._decision.min_event_frames else []
 
     def update(self, frames):
         """Probabilities of the next frames of the recording.
@@ -193,6 +265,7 @@ class FrameStream:
             float32. A refused call leaves the stream as it was.
         """
         values = self._check_frames(frames)
+        values = self._per_recording(values)
         if values.shape[0] == 0:
             return np.empty((0, len(self._classes)), dtype=np.float64)
         x = torch.from_numpy(values)[None]
@@ -205,6 +278,24 @@ class FrameStream:
         if self._training_weight is None:
             return proba
         return prior_corrected(proba, self._training_weight, log=False)
+
+    def _per_recording(self, values):
+        """``values`` divided by (reduced by) the recording's median, as
+        ``predict_proba`` scales a recording under ``standardize='recording'``
+        (``'recording_center'``); as they are otherwise."""
+        if not is_per_recording(self._standardize):
+            return values
+        if self._recording_median is None:
+            raise ValueError(
+                f"This tagger was fitted with standardize={self._standardize!r}: each "
+                "recording is scaled by its own median, which a stream cannot know from "
+                "the frames seen so far. Give it: stream.reset(recording_median=median) "
+                "(or FrameStream(tagger, recording_median=median)), with the recording's "
+                "per-feature median over its observed frames, e.g. from a calibration "
+                "period.")
+        if self._standardize == "recording_center":
+            return values - self._recording_median
+        return values / self._recording_median
 
     def _check_frames(self, frames):
         """``frames`` as a C-contiguous float32 ``(k, n_features)`` array, or the error

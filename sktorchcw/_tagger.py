@@ -1,7 +1,13 @@
 """LSTMBlinkTagger: a scikit-learn estimator that labels every frame of a sequence."""
 
-import numpy as np
+import inspect
+from numbers import Integral, Real
 
+import numpy as np
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from ._decision import Decision, check_decision_parameters, tune
 from ._estimator import SequenceEstimator, document_parameters
 from ._frame_data import check_frame_sample_weight, frame_rows
 from ._module import GRUFrameLogits, LSTMFrameLogits
@@ -10,6 +16,29 @@ from ._targets import PER_FRAME
 from .events import frame_balanced_accuracy_score
 
 __all__ = ["LSTMBlinkTagger"]
+
+
+_DECISION_DOC = """\
+    threshold : None, float in [0, 1) or 'auto', default=None
+        ``predict``'s decision: a frame is positive (``positive_``) when the probability of
+        that class exceeds this (binary taggers only; a ValueError for more classes). None:
+        the most probable class. ``'auto'``: chosen after ``fit`` to maximise event F1 (see
+        Notes) among 0.05, 0.10, ..., 0.95; the value used is ``threshold_``.
+        ``predict_proba`` is never changed by it.
+    min_event_frames : int >= 1 or 'auto', default=1
+        ``predict`` drops detections (runs of positive frames, after gap merging) shorter
+        than this; their frames get the most probable other class. ``'auto'``: chosen among
+        1, 2, 3, 4, 5, 6, 8, 10 (``min_event_frames_``).
+    max_gap_frames : int >= 0 or 'auto', default=0
+        ``predict`` merges detections at most this many frames apart (the frames between
+        become positive). ``'auto'``: chosen among 0, 1, 2, 3, 4, 6 (``max_gap_frames_``).
+    event_min_iou : float in (0, 1], default=0.2
+        The IoU at which a detection matches a true event when ``'auto'`` values are
+        chosen (as :func:`sktorchcw.events.event_f1_score`'s ``min_iou``).
+    positive : label or None, default=None
+        The event label (the blink); None: the rarest class of the training frames. The
+        chosen label is ``positive_``.
+"""
 
 
 @document_parameters
@@ -53,6 +82,15 @@ class LSTMBlinkTagger(SequenceEstimator):
     module_ : LSTMFrameLogits
         The trained network; it returns logits ``(N, C, T)`` (``(N, T)`` for a
         single logit).
+    positive_ : label
+        The event label the decision rule and its tuning use.
+    threshold_ : float or None
+        The threshold ``predict`` uses (``threshold``, or the one ``'auto'`` chose).
+    min_event_frames_, max_gap_frames_ : int
+        The event cleaning ``predict`` uses (given, or chosen by ``'auto'``).
+    decision_score_ : float or None
+        The event F1 the ``'auto'`` values reached on the recordings they were chosen on
+        (None without ``'auto'``).
 
     See Also
     --------
@@ -72,6 +110,18 @@ class LSTMBlinkTagger(SequenceEstimator):
     ``score`` is the balanced accuracy over the valid frames; for events use
     :func:`sktorchcw.events.event_f1_score` with ``make_scorer``.
 
+    Probabilities and decisions are two things: ``predict_proba`` is the model's
+    estimate; ``predict`` is a decision rule on it. Class weights widen detections
+    (the probabilities move towards the rare class); a decision tuned for events
+    (``threshold='auto'``, ``min_event_frames='auto'``, ``max_gap_frames='auto'``) takes
+    that back where it costs event F1. The ``'auto'`` values are chosen after ``fit``,
+    jointly over the grids above, to maximise event F1 (matched at ``event_min_iou``) on
+    ``validation_data`` when given, else on the training recordings (missing frames left
+    out); ties go to the fewest frames dropped and merged, then the threshold nearest
+    0.5. With ``prior_correction`` the threshold is chosen on the corrected
+    probabilities: after tuning, prior correction only moves the threshold. ``partial_fit``
+    and ``warm_start`` choose them again after each call.
+
     Examples
     --------
     >>> import numpy as np
@@ -90,6 +140,99 @@ class LSTMBlinkTagger(SequenceEstimator):
 
     _builtin_modules = {"lstm": LSTMFrameLogits, "gru": GRUFrameLogits}
     _targets = PER_FRAME
+    _own_parameters_doc = _DECISION_DOC
+    _parameter_constraints: dict = {
+        **SequenceEstimator._parameter_constraints,
+        "threshold": [None, StrOptions({"auto"}), Interval(Real, 0, 1, closed="left")],
+        "min_event_frames": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "max_gap_frames": [StrOptions({"auto"}), Interval(Integral, 0, None, closed="left")],
+        "event_min_iou": [Interval(Real, 0, 1, closed="right")],
+        "positive": "no_validation",
+    }
+
+    def __init__(self, *, threshold=None, min_event_frames=1, max_gap_frames=0,
+                 event_min_iou=0.2, positive=None, **kwargs):
+        super().__init__(**kwargs)
+        self.threshold = threshold
+        self.min_event_frames = min_event_frames
+        self.max_gap_frames = max_gap_frames
+        self.event_min_iou = event_min_iou
+        self.positive = positive
+
+    # -- the decision rule (see _decision.py) ------------------------------------------
+
+    def _check_decision(self, y_encoded, sequences):
+        check_decision_parameters(self.threshold, self.min_event_frames, self.max_gap_frames,
+                                  self.event_min_iou, n_classes=len(self.classes_))
+        self.positive_ = self._positive_label(y_encoded, sequences)
+
+    def _positive_label(self, y_encoded, sequences):
+        """``positive``, checked to be a class; by default the rarest class of the
+        training frames (the blink)."""
+        if self.positive is not None:
+            if not np.isin(np.asarray([self.positive], dtype=object),
+                           self.classes_.astype(object)).all():
+                raise ValueError(f"positive={self.positive!r} is not a class; the classes are "
+                                 f"{self.classes_.tolist()!r}.")
+            return self.positive
+        counts = np.bincount(y_encoded[sequences.observed], minlength=len(self.classes_))
+        return self.classes_[int(np.argmin(counts))]
+
+    def _tune_decision(self, sequences, y_encoded, validation_data):
+        positive = int(np.flatnonzero(self.classes_ == self.positive_)[0])
+        fixed = {"threshold": self.threshold, "min_event_frames": self.min_event_frames,
+                 "max_gap_frames": self.max_gap_frames}
+        if "auto" not in fixed.values():
+            decision = Decision(positive, self.threshold, int(self.min_event_frames),
+                                int(self.max_gap_frames))
+            self.decision_score_ = None
+        else:
+            if validation_data is not None:
+                sequences, y_encoded = self._targets.check_continued(
+                    self, validation_data[0], validation_data[1],
+                    hint="Validation labels must be classes of the training y.")
+            proba, _ = self._probabilities_of(sequences, log=False)
+            rows, truths = _labelled_rows(proba, y_encoded, sequences, positive)
+            decision, self.decision_score_ = tune(rows, truths, positive, **fixed,
+                                                  min_iou=self.event_min_iou)
+        self.threshold_ = decision.threshold
+        self.min_event_frames_ = decision.min_event_frames
+        self.max_gap_frames_ = decision.max_gap_frames
+
+    def _decision(self):
+        positive = int(np.flatnonzero(self.classes_ == self.positive_)[0])
+        return Decision(positive, self.threshold_, self.min_event_frames_,
+                        self.max_gap_frames_)
+
+    def predict(self, X):
+        """The label of every frame, by the decision rule: the most probable class by
+        default; with ``threshold``, ``min_event_frames`` or ``max_gap_frames`` (fixed, or
+        tuned by ``'auto'``), frames whose positive probability exceeds ``threshold_``,
+        runs ``max_gap_frames_`` apart merged and shorter than ``min_event_frames_``
+        dropped (those frames get the most probable other class).
+
+        Parameters
+        ----------
+        X : array-like, DataFrame or list of arrays
+            Recordings in the layout used for ``fit``.
+
+        Returns
+        -------
+        y_pred : ndarray
+            ``(n_samples, n_timesteps)``, or for recordings given as a list a 1-D object
+            array of ``(n_timesteps_i,)`` arrays.
+        """
+        check_is_fitted(self)
+        decision = self._decision()
+        if decision.is_argmax:
+            return super().predict(X)
+        proba, sequences = self._probabilities(X, log=False)
+        flat = proba.reshape(-1, proba.shape[-1])
+        codes = np.concatenate([decision.codes(row) for row in _rows(flat, sequences)]) \
+            if len(flat) else np.zeros(0, dtype=np.int64)
+        if proba.ndim == 3:  # (n, T, C): every recording fills the T steps
+            codes = codes.reshape(proba.shape[:2])
+        return self._targets.in_structure_of_X(self.classes_[codes], sequences)
 
     def score(self, X, y, sample_weight=None):
         """Balanced accuracy over the valid frames: the mean recall of the classes.
@@ -122,7 +265,7 @@ class LSTMBlinkTagger(SequenceEstimator):
             frame_rows(y, sequences, name="y"), _rows(predicted, sequences),
             sample_weight=None if weights is None else _rows(weights, sequences))
 
-    def stream(self):
+    def stream(self, *, recording_median=None):
         """Start predicting a live recording that arrives frame by frame.
 
         The returned stream carries the network's state from one
@@ -138,11 +281,22 @@ class LSTMBlinkTagger(SequenceEstimator):
         for a new recording; logits ``(N, T, n_outputs)``; chunks must give the
         logits of ``forward`` on the whole recording): see :class:`FrameStream`.
 
+        Parameters
+        ----------
+        recording_median : array-like of shape (n_features,), default=None
+            With ``standardize='recording'`` (or ``'recording_center'``), the live
+            recording's own median per feature, which scales its frames (a stream
+            cannot know it from frames not yet seen; give, for example, the median of a
+            calibration stretch). Required for those options, refused otherwise;
+            ``stream.reset(recording_median=...)`` gives the next recording's.
+
         Returns
         -------
         stream : FrameStream
             ``stream.update(frames)`` takes one frame ``(n_features,)`` or a block
             ``(k, n_features)`` and returns the probabilities ``(k, n_classes)``;
+            ``stream.update_events(frames)`` returns the blink events those frames close,
+            by ``predict``'s decision rule (``finish_events()`` at the recording's end);
             ``stream.reset()`` starts a new recording.
 
         Raises
@@ -176,7 +330,7 @@ class LSTMBlinkTagger(SequenceEstimator):
         >>> bool(np.allclose(live, tagger.predict_proba([X[0]])[0], atol=1e-5))
         True
         """
-        return FrameStream(self)
+        return FrameStream(self, recording_median=recording_median)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -189,3 +343,31 @@ def _rows(values, sequences):
     recording."""
     return [values[start:start + length] for start, length
             in zip(sequences.frame_offsets, sequences.valid_lengths, strict=True)]
+
+
+def _labelled_rows(proba, y_encoded, sequences, positive):
+    """Per recording, the probabilities and whether each frame is an event frame, the
+    missing frames (``missing='mask'``) taken out of both."""
+    flat = proba.reshape(-1, proba.shape[-1])
+    observed = sequences.observed
+    rows, truths = [], []
+    for start, length in zip(sequences.frame_offsets, sequences.valid_lengths, strict=True):
+        keep = observed[start:start + length]
+        rows.append(flat[start:start + length][keep])
+        truths.append(y_encoded[start:start + length][keep] == positive)
+    return rows, truths
+
+
+def _signature_with_the_base_parameters(cls):
+    """scikit-learn reads an estimator's parameters from its ``__init__`` signature:
+    give the tagger's the base's parameters before its own."""
+    base = [parameter for parameter in
+            inspect.signature(SequenceEstimator.__init__).parameters.values()
+            if parameter.kind is not inspect.Parameter.VAR_KEYWORD]
+    own = [parameter for name, parameter in inspect.signature(cls.__init__).parameters.items()
+           if name != "self"]
+    cls.__init__.__signature__ = inspect.Signature(base + own)
+    return cls
+
+
+_signature_with_the_base_parameters(LSTMBlinkTagger)

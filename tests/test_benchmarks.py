@@ -15,7 +15,7 @@ RUN = Path(__file__).parents[1] / "benchmarks" / "run.py"
 SECTIONS = ["a_overhead", "b_class_weight", "c_loss", "d_memory", "e_inference", "f_scaling",
             "g_fast_path", "h_prediction", "i_tagger", "j_onnx", "k_stream",
             "l_robust", "m_fit_memory", "n_mixed_lengths", "o_loguniform", "p_tagger_overhead",
-            "q_skorch_dropin", "r_user_gru", "s_bidirectional"]
+            "q_skorch_dropin", "r_user_gru", "s_bidirectional", "t_real_recordings"]
 # j_onnx needs the [onnx] extra; without it the section is skipped and says why.
 ONNX = all(importlib.util.find_spec(name) for name in ("onnx", "onnxruntime"))
 
