@@ -227,15 +227,14 @@ class LSTMBlinkTagger(SequenceEstimator):
         if decision.is_argmax:
             return super().predict(X)
         proba, sequences = self._probabilities(X, log=False)
-        flat = proba.reshape(-1, proba.shape[-1])
-        codes = np.concatenate([decision.codes(row) for row in _rows(flat, sequences)]) \
-            if len(flat) else np.zeros(0, dtype=np.int64)
+        codes = _decided_codes(decision, proba, sequences)
         if proba.ndim == 3:  # (n, T, C): every recording fills the T steps
             codes = codes.reshape(proba.shape[:2])
         return self._targets.in_structure_of_X(self.classes_[codes], sequences)
 
     def score(self, X, y, sample_weight=None):
-        """Balanced accuracy over the valid frames: the mean recall of the classes.
+        """Balanced accuracy over the valid frames of ``predict``'s labels: the mean
+        recall of the classes.
 
         Plain accuracy says little when one class fills most frames (a detector that
         never finds a blink scores 0.95 where blinks are 5 % of the frames), so the
@@ -257,7 +256,8 @@ class LSTMBlinkTagger(SequenceEstimator):
         score : float
         """
         proba, sequences = self._probabilities(X, log=False)
-        predicted = self.classes_[proba.argmax(axis=-1)].reshape(-1)  # flat, frame by frame
+        # flat, frame by frame, by predict's decision rule
+        predicted = self.classes_[_decided_codes(self._decision(), proba, sequences)]
         weights = check_frame_sample_weight(sample_weight, sequences)
         if sequences.has_missing:
             weights = np.where(sequences.observed, 1.0 if weights is None else weights, 0.0)
@@ -343,6 +343,15 @@ def _rows(values, sequences):
     recording."""
     return [values[start:start + length] for start, length
             in zip(sequences.frame_offsets, sequences.valid_lengths, strict=True)]
+
+
+def _decided_codes(decision, proba, sequences):
+    """The class codes of every frame, flat in the order of ``sequences.frames``, by
+    ``decision`` (recording by recording: events never cross recordings)."""
+    flat = proba.reshape(-1, proba.shape[-1])
+    if decision.is_argmax or not len(flat):
+        return flat.argmax(axis=-1)
+    return np.concatenate([decision.codes(row) for row in _rows(flat, sequences)])
 
 
 def _labelled_rows(proba, y_encoded, sequences, positive):

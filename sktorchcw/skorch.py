@@ -58,11 +58,12 @@ __all__ = ["NeuralNetClassifier", "NeuralNetBinaryClassifier"]
 WEIGHTING_DOC = """\
     class_weight : None, 'balanced', mapping, array-like or callable, default=None
         Weight of each class in the training loss, as in Keras and scikit-learn.
-        ``'balanced'``: ``n_samples / (n_classes * count_c)`` over the ``y`` given to
-        ``fit`` (with its ``sample_weight``); a mapping from label to weight (missing
-        labels weigh 1); an array in ``classes_`` order; a callable
-        ``class_weight(classes, y, sample_weight)``. Never applied to the validation
-        loss. See :func:`sktorchcw.resolve_class_weight`.
+        ``'balanced'``: ``n_samples / (n_classes * count_c)`` over the training part of
+        the ``y`` given to ``fit`` (all of it without a validation split; with its
+        ``sample_weight``); a mapping from label to weight (missing labels weigh 1, keys
+        that are no class of this fit are ignored); an array in ``classes_`` order; a
+        callable ``class_weight(classes, y, sample_weight)``. Never applied to the
+        validation loss. See :func:`sktorchcw.resolve_class_weight`.
     loss_reduction : {'mean', 'weighted_mean', 'sum'}, default='mean'
         ``sum(s*w*l) / N`` (Keras, scikit-learn), ``sum(s*w*l) / sum(s*w)`` (PyTorch's
         ``weight=``) or ``sum(s*w*l)`` per batch.

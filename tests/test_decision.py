@@ -166,3 +166,11 @@ def test_stream_reports_the_events_of_predict_as_they_close(recordings, decision
         assert events == frames_to_events(labels, positive=1)
         found_any = found_any or bool(events)
     assert found_any
+
+
+def test_score_is_the_balanced_accuracy_of_predict(recordings, tuned):
+    from sktorchcw.events import frame_balanced_accuracy_score
+
+    X, y = recordings
+    assert not tuned._decision().is_argmax
+    assert tuned.score(X, y) == pytest.approx(frame_balanced_accuracy_score(y, tuned.predict(X)))
