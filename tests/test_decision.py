@@ -174,3 +174,18 @@ def test_score_is_the_balanced_accuracy_of_predict(recordings, tuned):
     X, y = recordings
     assert not tuned._decision().is_argmax
     assert tuned.score(X, y) == pytest.approx(frame_balanced_accuracy_score(y, tuned.predict(X)))
+
+
+def test_the_one_pass_hit_count_is_the_assignment_solvers():
+    from sktorchcw._decision import _hits, _runs
+    from sktorchcw.events import match_events
+
+    rng = np.random.default_rng(1)
+    for _ in range(500):
+        n = int(rng.integers(1, 60))
+        truth = _runs(rng.random(n) < rng.uniform(0.1, 0.8))
+        found = _runs(rng.random(n) < rng.uniform(0.1, 0.8))
+        min_iou = float(rng.choice([0.1, 0.2, 0.5, 1.0]))
+        expected = match_events(list(zip(*truth, strict=True)), list(zip(*found, strict=True)),
+                                min_iou=min_iou, zero_division=0.0)["tp"]
+        assert _hits(*(part.tolist() for part in (*truth, *found)), min_iou) == expected
