@@ -1,11 +1,12 @@
 """LSTMBlinkTagger: a scikit-learn estimator that labels every frame of a sequence."""
 
-import inspect
 from numbers import Integral, Real
 
 import numpy as np
+import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
+from torch import nn
 
 from ._decision import Decision, check_decision_parameters, tune
 from ._estimator import SequenceEstimator, document_parameters
@@ -150,9 +151,58 @@ class LSTMBlinkTagger(SequenceEstimator):
         "positive": "no_validation",
     }
 
-    def __init__(self, *, threshold=None, min_event_frames=1, max_gap_frames=0,
-                 event_min_iou=0.2, positive=None, **kwargs):
-        super().__init__(**kwargs)
+    def __init__(
+        self,
+        *,
+        class_weight=None,
+        criterion=nn.CrossEntropyLoss,
+        loss_reduction="mean",
+        weighting="sample",
+        hidden_size=32,
+        num_layers=1,
+        bidirectional=False,
+        dropout=0.0,
+        standardize=True,
+        missing="raise",
+        max_epochs=30,
+        batch_size=64,
+        lr=0.01,
+        optimizer=torch.optim.Adam,
+        train_split=None,
+        callbacks=None,
+        iterator_train=None,
+        iterator_valid=None,
+        device="auto",
+        random_state=None,
+        verbose=0,
+        progress_bar="auto",
+        checkpoint_dir=None,
+        warm_start=False,
+        predict_batch_size="auto",
+        sampling=None,
+        prior_correction=False,
+        bucket_by_length=True,
+        segment_frames=None,
+        module=None,
+        threshold=None,
+        min_event_frames=1,
+        max_gap_frames=0,
+        event_min_iou=0.2,
+        positive=None,
+        **kwargs,
+    ):
+        # Every parameter in the signature, as scikit-learn reads them from it.
+        super().__init__(class_weight=class_weight, criterion=criterion,
+            loss_reduction=loss_reduction, weighting=weighting, hidden_size=hidden_size,
+            num_layers=num_layers, bidirectional=bidirectional, dropout=dropout,
+            standardize=standardize, missing=missing, max_epochs=max_epochs,
+            batch_size=batch_size, lr=lr, optimizer=optimizer, train_split=train_split,
+            callbacks=callbacks, iterator_train=iterator_train, iterator_valid=iterator_valid,
+            device=device, random_state=random_state, verbose=verbose,
+            progress_bar=progress_bar, checkpoint_dir=checkpoint_dir, warm_start=warm_start,
+            predict_batch_size=predict_batch_size, sampling=sampling,
+            prior_correction=prior_correction, bucket_by_length=bucket_by_length,
+            segment_frames=segment_frames, module=module, **kwargs)
         self.threshold = threshold
         self.min_event_frames = min_event_frames
         self.max_gap_frames = max_gap_frames
@@ -365,18 +415,3 @@ def _labelled_rows(proba, y_encoded, sequences, positive):
         rows.append(flat[start:start + length][keep])
         truths.append(y_encoded[start:start + length][keep] == positive)
     return rows, truths
-
-
-def _signature_with_the_base_parameters(cls):
-    """scikit-learn reads an estimator's parameters from its ``__init__`` signature:
-    give the tagger's the base's parameters before its own."""
-    base = [parameter for parameter in
-            inspect.signature(SequenceEstimator.__init__).parameters.values()
-            if parameter.kind is not inspect.Parameter.VAR_KEYWORD]
-    own = [parameter for name, parameter in inspect.signature(cls.__init__).parameters.items()
-           if name != "self"]
-    cls.__init__.__signature__ = inspect.Signature(base + own)
-    return cls
-
-
-_signature_with_the_base_parameters(LSTMBlinkTagger)

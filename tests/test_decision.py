@@ -189,3 +189,16 @@ def test_the_one_pass_hit_count_is_the_assignment_solvers():
         expected = match_events(list(zip(*truth, strict=True)), list(zip(*found, strict=True)),
                                 min_iou=min_iou, zero_division=0.0)["tp"]
         assert _hits(*(part.tolist() for part in (*truth, *found)), min_iou) == expected
+
+
+def test_the_taggers_signature_holds_every_base_parameter_with_its_default():
+    import inspect
+
+    from sktorchcw._estimator import SequenceEstimator
+
+    base = inspect.signature(SequenceEstimator.__init__).parameters
+    ours = inspect.signature(LSTMBlinkTagger.__init__).parameters
+    for name, parameter in base.items():
+        assert name in ours and ours[name].default == parameter.default, name
+    assert list(ours)[-6:-1] == ["threshold", "min_event_frames", "max_gap_frames",
+                                 "event_min_iou", "positive"]
