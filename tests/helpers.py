@@ -1,8 +1,9 @@
 """Shared test helpers: fast estimator parameters, a Ctrl-C press, a mapping that is not a
-dict."""
+dict, the peak memory of a call."""
 
 import os
 import signal
+import tracemalloc
 from collections.abc import Mapping
 
 from skorch.callbacks import Callback
@@ -49,3 +50,13 @@ class LabelWeights(Mapping):
 
     def __len__(self):
         return len(self._weights)
+
+
+def traced_peak(call):
+    """Peak bytes that numpy and Python allocate during ``call()``, and its result."""
+    tracemalloc.start()
+    try:
+        result = call()
+        return tracemalloc.get_traced_memory()[1], result
+    finally:
+        tracemalloc.stop()

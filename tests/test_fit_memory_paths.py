@@ -2,7 +2,6 @@
 Python objects or whole-data copies (issue 20, benchmark m), and give what the whole-data
 versions gave: the same codes, counts, weights and error messages."""
 
-import tracemalloc
 
 import numpy as np
 import pandas as pd
@@ -13,15 +12,7 @@ from sktorchcw._data import _from_ragged, check_some_weight_positive, count_code
 from sktorchcw._frame_data import check_frame_continued_input, check_frame_fit_input
 from sktorchcw._labels import chunk_bounds, frame_weights, label_rows
 
-
-def traced_peak(call):
-    """Peak bytes that numpy and Python allocate during ``call()``, and its result."""
-    tracemalloc.start()
-    try:
-        result = call()
-        return tracemalloc.get_traced_memory()[1], result
-    finally:
-        tracemalloc.stop()
+from helpers import traced_peak
 
 
 def greedy_bounds(lengths, chunk):

@@ -2,7 +2,6 @@
 range are np.percentile's, exactly, over the valid, observed frames, and finding them on a
 memory map takes a few chunks of memory, not a copy of a feature's column."""
 
-import tracemalloc
 
 import numpy as np
 import pytest
@@ -11,19 +10,11 @@ from sktorchcw import LSTMBlinkClassifier, LSTMBlinkTagger, _data
 from sktorchcw._data import Sequences, frame_percentiles, median_and_iqr, missing_frames
 from sktorchcw._estimator import _feature_scaling
 
+from helpers import traced_peak
+
 FAST = dict(max_epochs=1, hidden_size=4, batch_size=16, device="cpu", random_state=0)
 QUARTILES = [25, 50, 75]
 HISTOGRAM_BYTES = 8 * 2**16  # one histogram of one feature: 65,536 int64 counts
-
-
-def traced_peak(call):
-    """Peak bytes that numpy and Python allocate during ``call()``, and its result."""
-    tracemalloc.start()
-    try:
-        result = call()
-        return tracemalloc.get_traced_memory()[1], result
-    finally:
-        tracemalloc.stop()
 
 
 def write_memmap(path, shape, *, missing_every=7, seed=0):
