@@ -1,4 +1,24 @@
-"""sktorchcw: class weights for any PyTorch loss, and an LSTM classifier for scikit-learn."""
+"""sktorchcw: class weights for any PyTorch loss, with scikit-learn estimators built on skorch.
+
+What it is for:
+
+- :class:`ClassWeightedLoss` gives any PyTorch criterion (``nn.L1Loss``, ``nn.MSELoss``,
+  a focal loss of your own...) class weights and sample weights, in any training loop;
+  :func:`resolve_class_weight` and :func:`effective_number_weights` compute them.
+- :class:`LSTMBlinkClassifier`: one label per sequence (a window of frames); a
+  scikit-learn classifier with ``class_weight`` and ``sample_weight`` for any criterion.
+- :class:`LSTMBlinkTagger`: one label per frame of whole recordings (blink detection),
+  the same weighting frame by frame, a decision rule tuned for events, live streaming
+  (:meth:`LSTMBlinkTagger.stream`); :mod:`sktorchcw.events` finds and scores events.
+- Your own network: both estimators train a built-in LSTM or GRU or any ``nn.Module``
+  you write (``module=MyNet``) with all of the weighting.
+- :mod:`sktorchcw.skorch`: skorch's ``NeuralNetClassifier`` and
+  ``NeuralNetBinaryClassifier`` with ``class_weight`` for any input skorch takes; change
+  one import line.
+- Deployment and data: safe model files (:func:`load`), :func:`export_onnx`,
+  :mod:`sktorchcw.datasets` (generated blink data, per-frame tables),
+  :mod:`sktorchcw.model_selection`, :mod:`sktorchcw.distributed`.
+"""
 
 from ._classifier import LSTMBlinkClassifier
 from ._loss import ClassWeightedLoss, FocalLoss, criterion_formats
@@ -8,7 +28,8 @@ from ._onnx import export_onnx
 from ._persistence import load_model as _load_model
 from ._stream import FrameStream
 from ._tagger import LSTMBlinkTagger
-from ._targets import frame_balanced_accuracy
+from ._targets import frame_balanced_accuracy_scorer
+from ._warnings import warn_at_caller as _warn_at_caller
 from ._weights import effective_number_weights, resolve_class_weight
 
 __version__ = "0.1.0"
@@ -73,6 +94,18 @@ def load(path, device=None, *, modules=None):
                   "NeuralNetBinaryClassifier": NeuralNetBinaryClassifier}
     return _load_model(path, estimators, device=device, modules=modules)
 
+
+def __getattr__(name):
+    if name == "frame_balanced_accuracy":
+        _warn_at_caller(
+            "sktorchcw.frame_balanced_accuracy was deprecated in version 0.1.0 and will be "
+            "removed in 0.2.0. Use sktorchcw.frame_balanced_accuracy_scorer instead (a "
+            "scorer (net, X, y) for skorch's EpochScoring; to score predicted labels use "
+            "sktorchcw.events.frame_balanced_accuracy_score).", FutureWarning)
+        return frame_balanced_accuracy_scorer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "ClassWeightedLoss",
     "FocalLoss",
@@ -88,7 +121,7 @@ __all__ = [
     "criterion_formats",
     "effective_number_weights",
     "export_onnx",
-    "frame_balanced_accuracy",
+    "frame_balanced_accuracy_scorer",
     "load",
     "resolve_class_weight",
     "__version__",

@@ -27,7 +27,7 @@ from ._net import (
     logits_to_proba,
 )
 
-__all__ = ["Targets", "PER_SEQUENCE", "PER_FRAME", "frame_balanced_accuracy"]
+__all__ = ["Targets", "PER_SEQUENCE", "PER_FRAME", "frame_balanced_accuracy_scorer"]
 
 
 @dataclass(frozen=True)
@@ -59,15 +59,40 @@ class Targets:
     per_frame: bool
 
 
-def frame_balanced_accuracy(net, dataset, y=None):
-    """Balanced accuracy over the valid frames of ``dataset``: a skorch scoring callable.
+def frame_balanced_accuracy_scorer(net, dataset, y=None):
+    """Balanced accuracy over the valid frames of ``dataset``: a scorer for skorch's
+    :class:`~skorch.callbacks.EpochScoring`.
 
-    The labels come from ``dataset`` itself, batch by batch (a ragged batch is padded to
-    its own longest recording, so skorch's ``y`` cannot be joined across batches);
-    padding is left out, and so are missing frames (NaN features) of a net that masks
-    them. This is what the tagger records as ``valid_bacc``; to score predicted labels
-    (``make_scorer``, a grid search) use
+    A scorer in scikit-learn's sense: called as ``scorer(net, X, y)``, it predicts with
+    the net and scores the result. Each frame's prediction is the most probable class of
+    the net's logits (not the tagger's tuned decision). The labels come from ``dataset``
+    itself, batch by batch (a ragged batch is padded to its own longest recording, so
+    skorch's ``y`` cannot be joined across batches); padding is left out, and so are
+    missing frames (NaN features) of a net that masks them. This is what the tagger
+    records as ``valid_bacc`` after every epoch. To score labels you already have
+    (``make_scorer``, a grid search, the tagger's ``score``) use the score function
     :func:`sktorchcw.events.frame_balanced_accuracy_score`.
+
+    Parameters
+    ----------
+    net : skorch net
+        The net of a fitted (or fitting) :class:`~sktorchcw.LSTMBlinkTagger`
+        (``tagger.net_``), or a net built the same way.
+    dataset : dataset
+        The recordings and their per-frame labels, as skorch hands them to a scoring
+        callback.
+    y : ignored
+        skorch's ``y``; the labels are read from ``dataset``.
+
+    Returns
+    -------
+    score : float
+        scikit-learn's :func:`~sklearn.metrics.balanced_accuracy_score` over the valid
+        frames.
+
+    See Also
+    --------
+    sktorchcw.events.frame_balanced_accuracy_score : the same score of given labels.
     """
     net._set_training(False)
     missing = getattr(net, "mask_missing", False)
@@ -114,5 +139,5 @@ PER_SEQUENCE = Targets(check_fit_input, check_continued_input, check_sample_weig
                        get_scorer("balanced_accuracy"), _the_labels, False)
 PER_FRAME = Targets(check_frame_fit_input, check_frame_continued_input,
                     check_frame_sample_weight, valid_frame_targets, frame_logits_to_proba,
-                    frame_logits_to_log_proba, per_sequence, frame_balanced_accuracy,
+                    frame_logits_to_log_proba, per_sequence, frame_balanced_accuracy_scorer,
                     rarest_class_present, True)

@@ -3,9 +3,12 @@
 This module is the home of sktorchcw's scorers. The event scorers turn per-frame labels
 into events and count events, not frames; the frame-level scorers
 (:func:`frame_balanced_accuracy_score`, :func:`frame_f1_score`) score every frame.
-All of them are scikit-learn score functions: wrap them in
+All of them are scikit-learn score functions, ``score(y_true, y_pred)``: wrap them in
 :func:`sklearn.metrics.make_scorer` for a grid search or ``cross_val_score`` of
-:class:`~sktorchcw.LSTMBlinkTagger`.
+:class:`~sktorchcw.LSTMBlinkTagger`. (The tagger's ``valid_bacc`` after every epoch comes
+from :func:`sktorchcw.frame_balanced_accuracy_scorer`, a scorer ``(net, X, y)`` for skorch
+that predicts with the net; for labels already predicted use
+:func:`frame_balanced_accuracy_score`.)
 
 An event is a half-open frame interval ``(start, stop)``: frames ``start`` to
 ``stop - 1``. A detection matches at most one true event and a true event at most one
@@ -40,14 +43,29 @@ from numbers import Integral, Real
 import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
+from sklearn import metrics as _metrics
 from sklearn.exceptions import UndefinedMetricWarning
-from sklearn.metrics import balanced_accuracy_score, f1_score
+from sklearn.metrics import f1_score
 
 from ._labels import frame_weights, label_rows, plain_labels
 from ._warnings import warn_at_caller
 
 __all__ = ["frames_to_events", "match_events", "event_f1_score", "event_scores",
            "frame_balanced_accuracy_score", "frame_f1_score"]
+
+
+def __getattr__(name):
+    # This module once imported scikit-learn's balanced_accuracy_score under its own
+    # name, so ``sktorchcw.events.balanced_accuracy_score`` worked and looked like ours.
+    if name == "balanced_accuracy_score":
+        warn_at_caller(
+            "sktorchcw.events.balanced_accuracy_score was deprecated in version 0.1.0 and "
+            "will be removed in 0.2.0: it is scikit-learn's balanced_accuracy_score, which "
+            "this module imported by accident. Use sklearn.metrics.balanced_accuracy_score "
+            "for one label per sample, or sktorchcw.events.frame_balanced_accuracy_score "
+            "for per-frame labels of recordings.", FutureWarning)
+        return _metrics.balanced_accuracy_score
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def frames_to_events(labels, positive=1, min_frames=1, max_gap=0):
@@ -256,8 +274,8 @@ def frame_balanced_accuracy_score(y_true, y_pred, *, sample_weight=None):
     >>> scorer = make_scorer(frame_balanced_accuracy_score)  # for GridSearchCV(scoring=)
     """
     true_rows, pred_rows, weights = _scored_frames(y_true, y_pred, sample_weight)
-    return float(balanced_accuracy_score(_frames_of(true_rows), _frames_of(pred_rows),
-                                         sample_weight=weights))
+    return float(_metrics.balanced_accuracy_score(
+        _frames_of(true_rows), _frames_of(pred_rows), sample_weight=weights))
 
 
 def frame_f1_score(y_true, y_pred, *, positive, sample_weight=None):
