@@ -1,9 +1,10 @@
 """Peak memory of one ``fit`` or ``predict_proba``, measured in a fresh process.
 
-``benchmarks/run.py`` (sections m and n) starts this script once per measurement, with a
-JSON spec as its only argument, and reads the one JSON line it prints (a JSON list of
-specs runs them one after the other in this one process and prints a list: the smoke
-run does that, to start one process instead of eight)::
+The benchmark sections m and n (``benchmarks/sections/m_fit_memory.py`` and
+``n_mixed_lengths.py``, through ``run_probes`` in ``benchmarks/common.py``) start this
+script once per measurement, with a JSON spec as its only argument, and read the one JSON
+line it prints (a JSON list of specs runs them one after the other in this one process
+and prints a list: the smoke run does that, to start one process instead of eight)::
 
     python benchmarks/memory_probe.py '{"task": "fit", "estimator": "tagger",
         "kind": "array", "n": 400000, "frames": 60, "hidden_size": 8, "batch_size": 256}'

@@ -1,6 +1,8 @@
 """The benchmark suite (benchmarks/run.py) keeps working: its smoke mode runs and writes every
-section with finite numbers. Timings are not tests, so no target is asserted here."""
+section with finite numbers. Timings are not tests, so no target is asserted here. Every
+module of benchmarks/sections/ is registered and says what it measures."""
 
+import ast
 import csv
 import importlib.util
 import json
@@ -12,14 +14,39 @@ from pathlib import Path
 import pytest
 
 RUN = Path(__file__).parents[1] / "benchmarks" / "run.py"
-SECTIONS = ["a_overhead", "b_class_weight", "c_loss", "d_memory", "e_inference", "f_scaling",
-            "g_fast_path", "h_prediction", "i_tagger", "j_onnx", "k_stream",
-            "l_robust", "m_fit_memory", "n_mixed_lengths", "o_loguniform", "p_tagger_overhead",
-            "q_skorch_dropin", "r_user_gru", "s_bidirectional", "t_real_recordings"]
+SECTIONS_DIR = RUN.parent / "sections"
+
+
+def registered_sections():
+    """The keys of ``ORDER`` in benchmarks/sections/__init__.py, read without importing it."""
+    tree = ast.parse((SECTIONS_DIR / "__init__.py").read_text())
+    for node in tree.body:
+        targets = [getattr(target, "id", None) for target in getattr(node, "targets", [])]
+        if targets == ["ORDER"]:
+            return list(ast.literal_eval(node.value))
+    raise AssertionError("benchmarks/sections/__init__.py has no ORDER")
+
+
+SECTIONS = registered_sections()
 # j_onnx needs the [onnx] extra; without it the section is skipped and says why.
 ONNX = all(importlib.util.find_spec(name) for name in ("onnx", "onnxruntime"))
 
-pytestmark = pytest.mark.slow
+
+def test_every_section_module_is_registered():
+    modules = sorted(path.stem for path in SECTIONS_DIR.glob("*.py") if path.stem != "__init__")
+    assert sorted(SECTIONS) == modules
+    assert len({key[0] for key in SECTIONS}) == len(SECTIONS)  # one letter each, as printed
+
+
+def test_every_section_module_says_what_it_measures():
+    for key in SECTIONS:
+        tree = ast.parse((SECTIONS_DIR / f"{key}.py").read_text())
+        docstring = ast.get_docstring(tree) or ""
+        assert "Measures:" in docstring and "Anchor:" in docstring, key
+        names = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
+        names |= {target.id for node in tree.body if isinstance(node, ast.Assign)
+                  for target in node.targets if isinstance(target, ast.Name)}
+        assert {"TITLE", "measure"} <= names, key
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +66,7 @@ def results(quick_run):
     return json.loads((out / "results.json").read_text())
 
 
+@pytest.mark.slow
 def test_every_section_has_finite_figures(results):
     assert list(results["sections"]) == SECTIONS
     for key in SECTIONS:
@@ -50,15 +78,18 @@ def test_every_section_has_finite_figures(results):
         assert rows, key
         for item in rows:
             assert math.isfinite(item["value"]), (key, item)
+            assert item["section"] == key[0], (key, item)
             assert item["status"] in ("", "PASS", "MISS"), (key, item)
 
 
+@pytest.mark.slow
 def test_every_target_gets_a_status(results):
     rows = [item for section in results["sections"].values() for item in section["rows"]]
     assert any(item["target"] for item in rows)
     assert all(bool(item["target"]) == bool(item["status"]) for item in rows)
 
 
+@pytest.mark.slow
 def test_meta_says_how_it_was_measured(results):
     meta = results["meta"]
     assert meta["mode"] == "quick"
@@ -66,6 +97,7 @@ def test_meta_says_how_it_was_measured(results):
     assert meta["device"] == "cpu"
 
 
+@pytest.mark.slow
 def test_csv_holds_the_same_rows(quick_run, results):
     out, _ = quick_run
     with open(out / "results.csv", newline="") as handle:
@@ -75,6 +107,7 @@ def test_csv_holds_the_same_rows(quick_run, results):
     assert all(math.isfinite(float(row["value"])) for row in rows)
 
 
+@pytest.mark.slow
 def test_table_is_printed(quick_run):
     _, stdout = quick_run
     assert "1 thread(s)" in stdout
