@@ -20,6 +20,7 @@ from skorch.callbacks import Callback
 from skorch.utils import to_tensor
 
 from ._batching import prediction_batches
+from ._threads import torch_threads
 
 __all__ = ["ClassWeightedTraining", "SequenceNet", "TrainingDivergedError", "DivergenceWarning",
            "SAMPLE_WEIGHT", "WRAPPED_INPUT", "logits_to_proba", "logits_to_log_proba",
@@ -143,6 +144,16 @@ class ClassWeightedTraining(NeuralNet):
     (what the criterion receives).
     """
 
+    # torch's threads during fit and prediction (see sktorchcw._threads): None leaves
+    # torch's setting alone, as skorch does.
+    n_threads = None
+
+    def forward_iter(self, X, training=False, device="cpu"):
+        with torch_threads(self.n_threads) as threads:
+            for output in super().forward_iter(X, training=training, device=device):
+                yield output
+                threads.update()
+
     def infer(self, x, **fit_params):
         x = split_sample_weight(x)[0]
         if not fit_params and _tensors_on(x, self.__dict__.get("torch_device_")):
@@ -237,6 +248,9 @@ class ClassWeightedTraining(NeuralNet):
         is used unless an optimizer requires a closure (LBFGS) or a callback reads the
         gradients (for example :class:`skorch.callbacks.GradientNormClipping`).
         """
+        threads = self.__dict__.get("thread_chooser_")
+        if threads is not None:
+            threads.update()
         plain_step = self.__dict__.get("plain_step_")
         if plain_step is None:
             plain_step = not self._needs_skorch_step()
@@ -308,10 +322,11 @@ class ClassWeightedTraining(NeuralNet):
         # The device tensors live on ('cuda' names 'cuda:0' there), for infer and get_loss.
         self.torch_device_ = torch.empty(0, device=self.device).device
         try:
-            return super().fit_loop(X, y, epochs=epochs, **fit_params)
+            with torch_threads(self.n_threads) as self.thread_chooser_:
+                return super().fit_loop(X, y, epochs=epochs, **fit_params)
         finally:
             for name in ("plain_step_", "batch_listeners_", "mode_submodules_",
-                         "torch_device_", "divergence_warned_"):
+                         "torch_device_", "divergence_warned_", "thread_chooser_"):
                 self.__dict__.pop(name, None)
 
 
@@ -325,9 +340,11 @@ class SequenceNet(ClassWeightedTraining):
     each to its own longest recording.
     """
 
-    def __init__(self, module, criterion, *args, mask_missing=False, **kwargs):
+    def __init__(self, module, criterion, *args, mask_missing=False, n_threads=None,
+                 **kwargs):
         super().__init__(module, criterion, *args, **kwargs)
         self.mask_missing = mask_missing
+        self.n_threads = n_threads
 
     def _loss_mask(self, y_true, X):
         return frame_mask(y_true, X, missing=self.mask_missing)
@@ -399,9 +416,12 @@ class SequenceNet(ClassWeightedTraining):
         self._set_training(False)
         batches = prediction_batches(dataset, batch_size=batch_size, frame_budget=frame_budget,
                                      device=self.device)
-        with torch.no_grad():
-            return [(rows, self.infer(inputs).to("cpu", torch.float64))
-                    for rows, (inputs, _) in batches]
+        outputs = []
+        with torch.no_grad(), torch_threads(self.n_threads) as threads:
+            for rows, (inputs, _) in batches:
+                outputs.append((rows, self.infer(inputs).to("cpu", torch.float64)))
+                threads.update()
+        return outputs
 
     def predict(self, X):
         """Class indices (not labels) of the highest probability."""

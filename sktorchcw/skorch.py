@@ -40,6 +40,7 @@ from ._net import (
     logits_to_proba,
     split_sample_weight,
 )
+from ._threads import check_n_threads
 from ._weighting import (
     FORMAT_PARAMETERS as _FORMAT_KEYS,
 )
@@ -80,6 +81,14 @@ WEIGHTING_DOC = """\
         (:class:`sktorchcw.DivergenceWarning`) and train on, as skorch does; ``'raise'``
         a :class:`sktorchcw.TrainingDivergedError` before it reaches the weights;
         ``'ignore'``: skorch exactly.
+    n_threads : None, 'auto' or int, default=None
+        torch's intra-op threads during ``fit`` and prediction; the process's setting
+        is restored afterwards. None leaves ``torch.get_num_threads()`` alone, as
+        skorch does; ``'auto'`` (Linux) uses as many threads as other programs leave
+        cores free, checked every half second, so a busy machine does not stall the
+        fit (5-9x on a 2-core machine beside busy processes); an int fixes the count
+        (-1: every core). Torch rounds differently with different counts, so fits that
+        must repeat bit for bit take an int or None. See the Performance page.
     prior_correction : bool, default=False
         ``predict_proba`` divides each class's probability by the factor training
         weighted it (``training_weight_``: class weight x sampling rate x mean sample
@@ -113,7 +122,7 @@ class _ClassWeightedClassifier(ClassWeightedTraining):
 
     def __init__(self, module, *args, class_weight=None, loss_reduction="mean",
                  weighting="sample", sampling=None, prior_correction=False,
-                 on_divergence="warn", **kwargs):
+                 on_divergence="warn", n_threads=None, **kwargs):
         super().__init__(module, *args, **kwargs)
         self.class_weight = class_weight
         self.loss_reduction = loss_reduction
@@ -121,6 +130,7 @@ class _ClassWeightedClassifier(ClassWeightedTraining):
         self.sampling = sampling
         self.prior_correction = prior_correction
         self.on_divergence = on_divergence
+        self.n_threads = n_threads
 
     # -- fitting ------------------------------------------------------------------------
 
@@ -708,6 +718,7 @@ def _check_choices(net):
     if net.on_divergence not in ("raise", "warn", "ignore"):
         raise ValueError("on_divergence must be 'raise', 'warn' or 'ignore'; got "
                          f"{net.on_divergence!r}.")
+    check_n_threads(net.n_threads)
 
 
 def _sample_weight(sample_weight, labels):
