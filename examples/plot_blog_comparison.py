@@ -2,9 +2,9 @@
 Class weights make a rare event learnable sooner
 ================================================
 
-The blog post this project grew from trained an LSTM to detect eye blinks (rare)
-and found that class weights made training converge much faster, while the final
-accuracy was about the same. This example repeats that comparison with
+The :term:`seed article` trained an LSTM to detect eye blinks (rare) and found that
+class weights made training converge much faster, while the final accuracy was about
+the same. This example repeats that comparison with
 :class:`sktorchcw.LSTMBlinkClassifier`, watching the balanced accuracy and blink F1
 of a stratified validation split after every epoch.
 """

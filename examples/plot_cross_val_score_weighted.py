@@ -18,7 +18,7 @@ X, y = make_blink_dataset(1000, seq_len=40, prevalence=0.05, random_state=1)
 folds = StratifiedKFold(n_splits=3, shuffle=True, random_state=0)
 
 # %%
-# The blog's setting: a regression loss on probabilities, few epochs.
+# The seed article's setting: a regression loss on probabilities, few epochs.
 for class_weight in (None, "balanced"):
     clf = LSTMBlinkClassifier(class_weight=class_weight, criterion=nn.MSELoss, lr=0.005,
                               max_epochs=20, random_state=0)

@@ -1,8 +1,8 @@
 """
-From Keras to sktorchcw: the blog's ``model.fit`` call, one to one
-==================================================================
+From Keras to sktorchcw: the seed article's ``model.fit`` call, one to one
+==========================================================================
 
-The blog this project grew from trained its blink detector in Keras with::
+The :term:`seed article` trained its blink detector in Keras with::
 
     early_stopping = EarlyStopping(monitor="val_accuracy", patience=PATIENCE,
                                    restore_best_weights=True)

@@ -2,7 +2,7 @@
 Class weights for nn.L1Loss in a plain PyTorch loop
 ====================================================
 
-The blog post this project grew from trained an LSTM eye-blink detector with
+The :term:`seed article` trained an LSTM eye-blink detector with
 ``nn.L1Loss`` on softmax outputs and weighted the rare "blink" class with a
 Python loop over output columns. With two classes that per-column scheme
 (``weighting='output'``) cannot weigh anything: both softmax columns have the

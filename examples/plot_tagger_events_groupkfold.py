@@ -63,7 +63,7 @@ print(f"{len(X)} sequences of {min(map(len, X))} to {max(map(len, X))} frames "
       f"from {len(set(groups))} videos")
 
 # %%
-# A grid search over the class weighting, with the blog's L1 loss and few epochs,
+# A grid search over the class weighting, with the seed article's L1 loss and few epochs,
 # scored by event F1 (a detection matches a true blink when their intersection over
 # union is at least 0.2) and by the F1 of blink frames. The labels are strings, so
 # the scorers must be told which label is the event: ``positive="blink"`` (without
