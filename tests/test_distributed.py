@@ -35,39 +35,48 @@ def _loss_fn(reduction):
     return ClassWeightedLoss(nn.MSELoss, class_weight=[1.0, 4.0, 0.5], reduction=reduction)
 
 
-def _worker(rank, world_size, init_file, reduction, results):
+def _worker(rank, world_size, init_file, reductions, results):
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank,
                             world_size=world_size)
     try:
         x, y, sample_weight = _batch()
         part = slice(0, SPLIT) if rank == 0 else slice(SPLIT, None)
-        model = DistributedDataParallel(_model())
-        loss = global_batch_loss(_loss_fn(reduction), model(x[part]), y[part], sample_weight[part])
-        loss.backward()
-        mean_loss = loss.detach().clone()
-        dist.all_reduce(mean_loss)
-        results[rank] = (float(mean_loss) / world_size,
-                         [p.grad.clone() for p in model.module.parameters()])
+        for reduction in reductions:  # one process group for all: spawning costs seconds
+            model = DistributedDataParallel(_model())
+            loss = global_batch_loss(_loss_fn(reduction), model(x[part]), y[part],
+                                     sample_weight[part])
+            loss.backward()
+            mean_loss = loss.detach().clone()
+            dist.all_reduce(mean_loss)
+            results[rank, reduction] = (float(mean_loss) / world_size,
+                                        [p.grad.clone() for p in model.module.parameters()])
         dist.barrier()  # tear the group down together (see examples/train_data_parallel.py)
     finally:
         dist.destroy_process_group()
 
 
-@pytest.mark.parametrize("reduction", ["mean", "weighted_mean", "sum"])
-def test_two_processes_give_the_loss_and_gradients_of_one(reduction):
+REDUCTIONS = ["mean", "weighted_mean", "sum"]
+
+
+@pytest.fixture(scope="module")
+def two_process_results():
+    """``{(rank, reduction): (loss, gradients)}`` from 2 spawned processes, computed once."""
+    with tempfile.TemporaryDirectory() as folder, mp.Manager() as manager:
+        results = manager.dict()
+        mp.spawn(_worker, args=(2, os.path.join(folder, "init"), REDUCTIONS, results),
+                 nprocs=2, join=True)
+        return dict(results)
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_two_processes_give_the_loss_and_gradients_of_one(two_process_results, reduction):
     x, y, sample_weight = _batch()
     model = _model()
     single = _loss_fn(reduction)(model(x), y, sample_weight)
     single.backward()
     expected_grads = [p.grad for p in model.parameters()]
-
-    with tempfile.TemporaryDirectory() as folder, mp.Manager() as manager:
-        results = manager.dict()
-        mp.spawn(_worker, args=(2, os.path.join(folder, "init"), reduction, results), nprocs=2,
-                 join=True)
-        results = dict(results)
     for rank in (0, 1):
-        loss, grads = results[rank]
+        loss, grads = two_process_results[rank, reduction]
         assert loss == pytest.approx(single.item(), rel=1e-5)
         for got, expected in zip(grads, expected_grads, strict=True):
             torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
