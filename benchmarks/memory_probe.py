@@ -135,6 +135,7 @@ def make_estimator(spec):
     return estimator_class(spec["estimator"])(
         hidden_size=spec["hidden_size"], batch_size=spec["batch_size"], max_epochs=1,
         device="cpu", random_state=0, progress_bar=False,
+        class_weight=spec.get("class_weight"),
     )
 
 

@@ -46,6 +46,13 @@ class Sizes:
     bidirectional_rounds: int  # section s: epochs of each variant, alternating
     real_recordings: tuple  # section t: recordings, subjects, shortest and longest
     real_epochs: int  # section t: epochs of each fit
+    threads_windows: int  # section u: the classifier's windows (60 frames)
+    threads_recordings: tuple  # section u: the tagger's recordings and their frames
+    threads_batches: tuple  # section u: batch sizes
+    threads_epochs: int  # section u: epochs of each fit
+    threads_repeats: int  # section u: fresh processes per variant (best of)
+    threads_estimators: tuple  # section u: 'classifier', 'tagger'
+    threads_loads: tuple  # section u: False (idle), True (beside a busy process)
 
 
 FULL = Sizes(
@@ -61,6 +68,9 @@ FULL = Sizes(
     tabular_shape=(100_000, 50), tabular_rounds=11, gru_rounds=7,
     bidirectional_recordings=(6, 5000, 11_000), bidirectional_rounds=11,
     real_recordings=(24, 6, 1000, 4000), real_epochs=30,
+    threads_windows=2000, threads_recordings=(40, 600), threads_batches=(64, 512),
+    threads_epochs=5, threads_repeats=3, threads_estimators=("classifier", "tagger"),
+    threads_loads=(False, True),
 )
 QUICK = Sizes(
     n_samples=256, seq_len=20, timed_epochs=2, repeats=2, loss_classes=(2, 10, 100),
@@ -74,4 +84,7 @@ QUICK = Sizes(
     tabular_shape=(2000, 50), tabular_rounds=2, gru_rounds=2,
     bidirectional_recordings=(4, 200, 500), bidirectional_rounds=2,
     real_recordings=(6, 3, 200, 400), real_epochs=1,
+    threads_windows=200, threads_recordings=(4, 200), threads_batches=(64,),
+    threads_epochs=1, threads_repeats=1, threads_estimators=("classifier",),
+    threads_loads=(True,),
 )

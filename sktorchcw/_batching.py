@@ -30,6 +30,8 @@ CPU_PREDICTION_BUDGET = 8 * 2**20
 # Batches per run of recordings sorted by length (SliceBatches' bucket_by_length): longer
 # runs pad less, shorter ones keep the batches of an epoch closer to a random draw.
 BUCKET_BATCHES = 50
+# Rows whose padding bound _every_prefix_fits checks at a time.
+PREFIX_CHECK_ROWS = 1 << 15
 # Share of a GPU's free memory one prediction batch may take.
 DEVICE_PREDICTION_FRACTION = 0.25
 
@@ -225,8 +227,18 @@ class SliceBatches:
                                       replacement=True, generator=self.generator)
             return self.indices[draws]
         if self.shuffle:
-            return self.indices[torch.randperm(len(self.indices), generator=self.generator)]
+            permutation = torch.randperm(len(self.indices), generator=self.generator)
+            if self._every_row():  # the same rows, without a second array of them
+                return permutation
+            return self.indices[permutation]
         return self.indices
+
+    def _every_row(self):
+        """Whether ``indices`` are ``0, 1, ..., len(base) - 1`` (no Subset)."""
+        indices = self.indices
+        return (len(indices) == len(self.base)
+                and (len(indices) == 0 or (int(indices[0]) == 0
+                                           and bool((indices[1:] - indices[:-1] == 1).all()))))
 
     def _batches(self):
         """The batches of one pass, as tensors of indices into the base dataset."""
@@ -243,8 +255,12 @@ class SliceBatches:
             return padding_bounded_batches(by_length, lengths, self.batch_size)
         batches = []
         for run in order.split(self.batch_size * BUCKET_BATCHES):
-            by_length = run[torch.argsort(lengths[run], stable=True)]
-            batches.extend(padding_bounded_batches(by_length, lengths, self.batch_size))
+            run_lengths = lengths[run]
+            position = torch.argsort(run_lengths, stable=True)
+            by_length, sorted_lengths = run[position], run_lengths[position]
+            del run_lengths, position  # a run can be every row: keep one copy at a time
+            batches.extend(padding_bounded_batches(by_length, lengths, self.batch_size,
+                                                   sorted_lengths=sorted_lengths))
         shuffled = torch.randperm(len(batches), generator=self.generator)
         return [batches[i] for i in shuffled.tolist()]
 
@@ -253,13 +269,15 @@ class SliceBatches:
             yield self.base.batch(batch_indices.to(self.base.x.device))
 
 
-def padding_bounded_batches(rows, lengths, batch_size):
+def padding_bounded_batches(rows, lengths, batch_size, *, sorted_lengths=None):
     """``rows`` (sorted by length, ascending) cut into consecutive batches of at most
     ``batch_size``, each ending early where the next row would make it more than half
     padding: a batch of ``k`` rows, padded to its longest, holds ``k * longest`` frames,
     never more than twice the ``sum`` of its rows' ``lengths`` (a single row always
-    fits). With lengths that differ little this is ``rows.split(batch_size)``."""
-    sorted_lengths = lengths[rows]
+    fits). With lengths that differ little this is ``rows.split(batch_size)``.
+    ``sorted_lengths``: ``lengths[rows]`` where the caller has them already."""
+    if sorted_lengths is None:
+        sorted_lengths = lengths[rows]
     if _every_prefix_fits(sorted_lengths, batch_size):  # the common case, checked at once
         return list(rows.split(batch_size))
     batches = []
@@ -278,12 +296,17 @@ def padding_bounded_batches(rows, lengths, batch_size):
 def _every_prefix_fits(sorted_lengths, batch_size):
     """Whether no batch of ``split(batch_size)`` would end early: every prefix of every
     batch within the padding bound of :func:`padding_bounded_batches`."""
-    padded = torch.zeros(-(-len(sorted_lengths) // batch_size) * batch_size,
-                         dtype=sorted_lengths.dtype)
-    padded[:len(sorted_lengths)] = sorted_lengths
-    table = padded.reshape(-1, batch_size)
     counts = torch.arange(1, batch_size + 1)
-    return bool((counts * table <= 2 * torch.cumsum(table, 1)).all())
+    # A few batches at a time: the products and sums are temporaries of a run's size.
+    step = batch_size * max(1, PREFIX_CHECK_ROWS // batch_size)
+    for start in range(0, len(sorted_lengths), step):
+        part = sorted_lengths[start:start + step]
+        padded = torch.zeros(-(-len(part) // batch_size) * batch_size, dtype=part.dtype)
+        padded[:len(part)] = part
+        table = padded.reshape(-1, batch_size)
+        if not bool((counts * table <= 2 * torch.cumsum(table, 1)).all()):
+            return False
+    return True
 
 
 def prediction_batches(dataset, *, batch_size=None, frame_budget=None, device=None):

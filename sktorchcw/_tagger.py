@@ -8,9 +8,10 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
+from ._data import count_codes
 from ._decision import Decision, check_decision_parameters, tune
 from ._estimator import SequenceEstimator, document_parameters
-from ._frame_data import check_frame_sample_weight, frame_rows
+from ._frame_data import check_frame_sample_weight, frame_rows, valid_frame_targets
 from ._module import GRUFrameLogits, LSTMFrameLogits
 from ._stream import FrameStream
 from ._targets import PER_FRAME
@@ -226,7 +227,8 @@ class LSTMBlinkTagger(SequenceEstimator):
                 raise ValueError(f"positive={self.positive!r} is not a class; the classes are "
                                  f"{self.classes_.tolist()!r}.")
             return self.positive
-        counts = np.bincount(y_encoded[sequences.observed], minlength=len(self.classes_))
+        observed, _ = valid_frame_targets(y_encoded, None, sequences)
+        counts = count_codes(observed, len(self.classes_))
         return self.classes_[int(np.argmin(counts))]
 
     def _tune_decision(self, sequences, y_encoded, validation_data):

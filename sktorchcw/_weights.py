@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 from sklearn.utils.class_weight import compute_class_weight
 
+from ._data import count_codes
+
 __all__ = ["resolve_class_weight", "check_weight_vector", "effective_number_weights"]
 
 # scikit-learn's compute_class_weight takes sample_weight only in recent releases; older
@@ -146,6 +148,10 @@ def _balanced(class_weight, classes, y, sample_weight):
             f"class_weight={class_weight!r} is not understood; the only string accepted is "
             "'balanced'. Pass None, 'balanced', a dict {label: weight} or one weight per class."
         )
+    if sample_weight is None and y is not None:
+        counts = _code_counts(classes, np.asarray(y))
+        if counts is not None:  # scikit-learn's formula, without its copies of y
+            return counts.sum() / (len(classes) * counts)
     # Checks y and the sample weights and counts every class, weighted.
     counts = _class_counts(classes, y, sample_weight, "class_weight='balanced'")
     y = np.asarray(y)
@@ -155,6 +161,23 @@ def _balanced(class_weight, classes, y, sample_weight):
         return compute_class_weight("balanced", classes=classes, y=y,
                                     sample_weight=np.asarray(sample_weight, dtype=np.float64))
     return _weighted_balanced(counts)
+
+
+def _code_counts(classes, y):
+    """How many labels of ``y`` each class has, as float64, where ``classes`` are the
+    codes ``0 .. n_classes - 1`` and ``y`` holds only those (the estimators count their
+    per-frame codes this way: a few MiB whatever the frames, where a mask per class and
+    scikit-learn's label encoding copy ``y`` several times); None otherwise, or where a
+    class is absent (the general path then says which)."""
+    if (y.ndim != 1 or y.size == 0 or y.dtype.kind not in "iu" or classes.dtype.kind not in "iu"
+            or not np.array_equal(classes, np.arange(len(classes)))):
+        return None
+    if y.min() < 0 or y.max() >= len(classes):
+        return None
+    counts = count_codes(y, len(classes))
+    if not counts.all():
+        return None
+    return counts.astype(np.float64)
 
 
 def _class_members(classes, y, what):

@@ -50,6 +50,7 @@ ORDER = (
     "r_user_gru",
     "s_bidirectional",
     "t_real_recordings",
+    "u_threads",
 )
 
 SECTIONS = {key: importlib.import_module(f"{__name__}.{key}") for key in ORDER}
