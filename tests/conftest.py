@@ -1,10 +1,26 @@
+import os
 import signal
 
-import numpy as np
-import pytest
+# One torch thread per test process and per process a test starts (examples, resumed fits,
+# the demo): set before torch is imported, so subprocesses inherit it and round as this
+# process does. The networks under test are tiny: a second intra-op thread gains nothing
+# when the other core is free (a fit of helpers.fast_classifier on the blinks: 0.13 s with
+# one thread or two, the fastest of 6), and when another program keeps a core busy every
+# parallel operation waits for a descheduled thread (sktorchcw/_threads.py): that fit took
+# up to 19 s with two, and test_classifier.py, test_common.py and test_tagger.py took 159 s
+# instead of 31 s on a 2-core machine shared with other work. OMP_NUM_THREADS set by the
+# caller wins; the tests of n_threads set torch's count themselves.
+TORCH_THREADS = os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from sktorchcw._device import float32_rnn
-from sktorchcw.datasets import make_blink_dataset
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from sktorchcw._device import float32_rnn  # noqa: E402
+from sktorchcw.datasets import make_blink_dataset  # noqa: E402
+
+if TORCH_THREADS == "1":
+    torch.set_num_threads(1)  # in case torch was imported before this file
 
 
 @pytest.fixture(scope="session")
