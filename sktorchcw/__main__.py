@@ -51,6 +51,10 @@ def build_parser():
     demo.add_argument("--lr", type=float, default=None,
                       help="learning rate (default: 0.005 for windows, 0.01 for frames)")
     demo.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    demo.add_argument("--threads", type=_threads, default=1,
+                      help="torch's threads per fit: an int, or 'torch' for torch's own "
+                           "setting (default 1: the same curves on any number of cores, "
+                           "never stalled by other programs)")
     demo.add_argument("--seed", type=int, default=0, help="seed of data and models")
     demo.add_argument("--threshold", type=float, default=0.8,
                       help="blink F1 whose first epoch is reported (--task windows)")
@@ -79,13 +83,19 @@ def main(argv=None):
 
 def _run(args):
     common = dict(epochs=args.epochs, criterion=args.criterion, lr=args.lr, device=args.device,
-                  seed=args.seed, output=args.output)
+                  threads=args.threads, seed=args.seed, output=args.output)
     if args.task == "frames":
         from ._demo_frames import run_frames_demo
 
         return run_frames_demo(recordings=args.recordings, duration_s=args.duration, **common)
     return run_demo(samples=args.samples, prevalence=args.prevalence, seq_len=args.seq_len,
                     threshold=args.threshold, **common)
+
+
+def _threads(text):
+    if text == "torch":
+        return None
+    return _positive_int(text)
 
 
 def _positive_float(text):

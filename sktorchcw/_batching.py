@@ -197,6 +197,9 @@ class SliceBatches:
                  device=None, sampling=None, bucket_by_length=True, segment_frames=None):
         check_batch_size(batch_size)
         self.base, self.indices = unwrap_dataset(dataset)
+        if isinstance(dataset, SequenceDataset):
+            # Every row of base: no array of them (8 bytes a recording) kept for the fit.
+            self.indices = None
         if device is not None and fits_on_device(self.base.nbytes, device):
             self.base = self.base.on_device(device)
         self.batch_size = batch_size
@@ -209,36 +212,35 @@ class SliceBatches:
         self.draw_probabilities = None
         self.pieces = None
         if segment_frames is not None:  # drawn again every pass, from the pieces
-            self.pieces = RecordingPieces(self.base, self.indices, segment_frames, sampling)
+            self.pieces = RecordingPieces(self.base, self._rows(), segment_frames, sampling)
         elif sampling is not None:
-            self.draw_probabilities = balanced_draw_probabilities(self.base.y[self.indices])
+            self.draw_probabilities = balanced_draw_probabilities(
+                self.base.y if self.indices is None else self.base.y[self.indices])
         self.bucket_by_length = bool(bucket_by_length) and (
             self.base.offsets is not None or self.pieces is not None)
         for _ in range(start_epoch):  # the passes already done, drawn again and dropped
             self._batches()
 
     def __len__(self):
-        return -(-len(self.indices) // self.batch_size)
+        return -(-self._row_count() // self.batch_size)
+
+    def _row_count(self):
+        return len(self.base) if self.indices is None else len(self.indices)
+
+    def _rows(self):
+        """The rows this iterator reads, as indices into the base dataset."""
+        return torch.arange(len(self.base)) if self.indices is None else self.indices
 
     def _order(self):
         """The rows of one pass, as indices into the base dataset."""
         if self.draw_probabilities is not None:
-            draws = torch.multinomial(self.draw_probabilities, len(self.indices),
+            draws = torch.multinomial(self.draw_probabilities, self._row_count(),
                                       replacement=True, generator=self.generator)
-            return self.indices[draws]
+            return draws if self.indices is None else self.indices[draws]
         if self.shuffle:
-            permutation = torch.randperm(len(self.indices), generator=self.generator)
-            if self._every_row():  # the same rows, without a second array of them
-                return permutation
-            return self.indices[permutation]
-        return self.indices
-
-    def _every_row(self):
-        """Whether ``indices`` are ``0, 1, ..., len(base) - 1`` (no Subset)."""
-        indices = self.indices
-        return (len(indices) == len(self.base)
-                and (len(indices) == 0 or (int(indices[0]) == 0
-                                           and bool((indices[1:] - indices[:-1] == 1).all()))))
+            permutation = torch.randperm(self._row_count(), generator=self.generator)
+            return permutation if self.indices is None else self.indices[permutation]
+        return self._rows()
 
     def _batches(self):
         """The batches of one pass, as tensors of indices into the base dataset."""
@@ -254,12 +256,15 @@ class SliceBatches:
             by_length = order[torch.argsort(lengths[order], stable=True)]
             return padding_bounded_batches(by_length, lengths, self.batch_size)
         batches = []
+        # Each run is sorted in place (order is this pass's own tensor), so the batches
+        # are views into the one array of the pass's rows.
         for run in order.split(self.batch_size * BUCKET_BATCHES):
             run_lengths = lengths[run]
             position = torch.argsort(run_lengths, stable=True)
-            by_length, sorted_lengths = run[position], run_lengths[position]
-            del run_lengths, position  # a run can be every row: keep one copy at a time
-            batches.extend(padding_bounded_batches(by_length, lengths, self.batch_size,
+            sorted_lengths = run_lengths[position]
+            run.copy_(run[position])
+            del run_lengths, position
+            batches.extend(padding_bounded_batches(run, lengths, self.batch_size,
                                                    sorted_lengths=sorted_lengths))
         shuffled = torch.randperm(len(batches), generator=self.generator)
         return [batches[i] for i in shuffled.tolist()]

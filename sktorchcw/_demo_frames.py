@@ -13,6 +13,7 @@ from ._demo import (
     CRITERIA,
     DemoResult,
     HeldOutProgress,
+    _threads_line,
     check_demo_arguments,
     compare_weightings,
 )
@@ -66,6 +67,7 @@ def run_frames_demo(
     criterion="l1",
     lr=0.01,
     device="auto",
+    threads=1,
     seed=0,
     min_iou=0.2,
     output=".",
@@ -93,6 +95,9 @@ def run_frames_demo(
         Adam's learning rate.
     device : str, default='auto'
         Where to train.
+    threads : int or None, default=1
+        torch's threads during each fit (``n_threads``); see
+        :func:`sktorchcw._demo.run_demo`.
     seed : int, default=0
         Seed of the data and of both taggers.
     min_iou : float, default=0.2
@@ -125,7 +130,7 @@ def run_frames_demo(
     stream.write(
         f"Generated {recordings} training and {len(X_test)} test recordings of "
         f"{duration_s:g} s at 30 fps; {share:.1%} of the frames are inside a blink. Loss: "
-        f"{CRITERIA[criterion].__name__}, per frame.\n"
+        f"{CRITERIA[criterion].__name__}, per frame. {_threads_line(threads)}\n"
     )
 
     def tagger(label, class_weight):
@@ -133,7 +138,8 @@ def run_frames_demo(
                                min_iou=min_iou)
         return LSTMBlinkTagger(
             class_weight=class_weight, criterion=CRITERIA[criterion], bidirectional=True,
-            max_epochs=epochs, batch_size=8, lr=lr, device=device, random_state=seed,
+            max_epochs=epochs, batch_size=8, lr=lr, device=device, n_threads=threads,
+            random_state=seed,
             callbacks=[("test_events", scores)],
         )
 

@@ -39,14 +39,17 @@ def test_padding_check_in_pieces_agrees_with_the_rule(monkeypatch):
     assert batches[-1].tolist() == [199]
 
 
-def test_shuffled_order_skipping_the_index_of_every_row_is_the_same(monkeypatch):
+@pytest.mark.parametrize("how", [{"shuffle": True}, {"sampling": "balanced"}, {}])
+def test_batches_of_every_row_are_those_of_a_subset_of_every_row(how):
+    # A plain dataset keeps no array of its rows; a Subset of all of them indexes one.
     lengths = np.arange(1, 41)
     offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
     dataset = SequenceDataset(np.zeros((lengths.sum(), 1), np.float32), lengths,
-                              np.zeros(40, np.int64), offsets=offsets)
-    lean = SliceBatches(dataset, 8, shuffle=True, seed=3)
-    assert lean._every_row()
-    lean = [b.tolist() for b in lean._batches()]
-    monkeypatch.setattr(SliceBatches, "_every_row", lambda self: False)
-    indexed = [b.tolist() for b in SliceBatches(dataset, 8, shuffle=True, seed=3)._batches()]
-    assert lean == indexed
+                              np.arange(40) % 3, offsets=offsets)
+    every = torch.utils.data.Subset(dataset, list(range(40)))
+    plain = SliceBatches(dataset, 8, seed=3, **how)
+    assert plain.indices is None and len(plain) == 5
+    subset = SliceBatches(every, 8, seed=3, **how)
+    for _ in range(2):
+        assert ([b.tolist() for b in plain._batches()]
+                == [b.tolist() for b in subset._batches()])

@@ -242,3 +242,18 @@ def test_parallel_grid_search_does_not_oversubscribe(windows):
     search.fit(*windows)
     limit = max(1, (os.cpu_count() or 1) // 2)
     assert search.cv_results_["mean_test_score"].max() <= limit
+
+
+def test_demo_states_and_uses_its_threads():
+    import io
+
+    from sktorchcw.__main__ import build_parser
+    from sktorchcw._demo import run_demo
+
+    out = io.StringIO()
+    result = run_demo(samples=60, epochs=1, seq_len=20, prevalence=0.2, output=None,
+                      device="cpu", stream=out)
+    assert "Threads: 1 (--threads)." in out.getvalue()
+    assert {model.n_threads for model in result.models.values()} == {1}
+    assert build_parser().parse_args(["demo", "--threads", "torch"]).threads is None
+    assert build_parser().parse_args(["demo"]).threads == 1
