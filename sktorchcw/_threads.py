@@ -5,9 +5,11 @@ step, forward and backward) over its intra-op threads (``torch.get_num_threads()
 one per core by default) and waits at the end of each for the slowest thread. When
 another program keeps a core busy, one of those threads is often descheduled, and every
 one of the thousands of waits in a batch lasts until the operating system runs it
-again: fitting became 5-9x slower on a 2-core machine beside one or two busy processes
-(benchmark section u), while one thread lost nothing. On an idle machine the threads
-help (up to 1.5x with large batches), so neither setting is right everywhere.
+again, the waiting threads spinning meanwhile: fitting became 5-9x slower on a 2-core
+Intel machine beside one or two busy processes, 1.4-2.2x on a 2-core AMD one beside one
+(benchmark section u), while one thread lost nothing. On an idle machine the threads can
+help (up to 1.5x with large batches on the Intel machine), so neither setting is right
+everywhere.
 
 ``n_threads='auto'`` therefore watches the machine: on Linux it reads how much CPU time
 the other programs took (``/proc/stat`` minus this process's own time) over the last
