@@ -71,10 +71,15 @@ def fixed_thread_count(n_threads):
 
 
 def usable_cores():
-    """The cores this process may run on."""
+    """How many cores this process may run on."""
+    return len(_allowed_cpus())
+
+
+def _allowed_cpus():
+    """The indices of the cores this process may run on."""
     if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
+        return os.sched_getaffinity(0)
+    return range(os.cpu_count() or 1)
 
 
 @contextlib.contextmanager
@@ -174,9 +179,7 @@ def _stat_cpus():
             names = {line.split()[0] for line in stat if line.startswith("cpu")}
     except OSError:
         return None
-    allowed = (os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity")
-               else range(os.cpu_count() or 1))
-    cpus = frozenset(f"cpu{index}" for index in allowed) & names
+    cpus = frozenset(f"cpu{index}" for index in _allowed_cpus()) & names
     return cpus or None
 
 

@@ -151,7 +151,7 @@ def _balanced(class_weight, classes, y, sample_weight):
     if sample_weight is None and y is not None:
         counts = _code_counts(classes, np.asarray(y))
         if counts is not None:  # scikit-learn's formula, without its copies of y
-            return counts.sum() / (len(classes) * counts)
+            return _weighted_balanced(counts)
     # Checks y and the sample weights and counts every class, weighted.
     counts = _class_counts(classes, y, sample_weight, "class_weight='balanced'")
     y = np.asarray(y)
@@ -396,10 +396,10 @@ def _check_beta(beta):
 
 
 def _weighted_balanced(counts):
-    """scikit-learn's weighted 'balanced': ``sum(s) / (n_classes * sum(s[y == c]))``.
+    """scikit-learn's 'balanced': ``sum(s) / (n_classes * sum(s[y == c]))``.
 
-    ``counts`` holds ``sum(s[y == c])`` for every class; every label of ``y`` is a class,
-    so their total is ``sum(s)``.
+    ``counts`` holds ``sum(s[y == c])`` for every class (plain counts without sample
+    weights); every label of ``y`` is a class, so their total is ``sum(s)``.
     """
     return counts.sum() / (len(counts) * counts)
 
