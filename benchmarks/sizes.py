@@ -33,6 +33,7 @@ class Sizes:
     memory_samples: tuple  # section m: the two numbers of recordings of the slope
     memory_frames: int  # section m: frames of the 3-D (and memory-mapped) X
     memory_ragged_samples: tuple  # section m: the two numbers of recordings of the list
+    memory_repeats: int  # section m: fresh processes per size and input (the median peak)
     mixed_collection: tuple  # section n: short recordings, their frames, the long one's
     mixed_repeats: int
     loguniform_recordings: int  # section o
@@ -63,7 +64,7 @@ FULL = Sizes(
     tagger_recordings=32, tagger_frames=(150, 450), hour_frames=108_000, stream_calls=2000,
     robust_recordings=(24, 12), robust_epochs=12, robust_seeds=2, spike_sizes=(100, 1000),
     memory_samples=(100_000, 200_000), memory_frames=60,
-    memory_ragged_samples=(400_000, 1_600_000),
+    memory_ragged_samples=(400_000, 1_600_000), memory_repeats=3,
     mixed_collection=(2000, 10, 10_000), mixed_repeats=7, loguniform_recordings=128,
     loguniform_frames=(10, 3000), loguniform_rounds=7, probe_each=True,
     tabular_shape=(100_000, 50), tabular_rounds=11, gru_rounds=7,
@@ -80,7 +81,7 @@ QUICK = Sizes(
     predict_samples=5_000, tagger_recordings=8, tagger_frames=(50, 120), hour_frames=3_000,
     stream_calls=200, robust_recordings=(4, 2), robust_epochs=2, robust_seeds=1,
     spike_sizes=(1000,), memory_samples=(1000, 2000), memory_frames=20,
-    memory_ragged_samples=(2000, 4000),
+    memory_ragged_samples=(2000, 4000), memory_repeats=1,
     mixed_collection=(200, 10, 1000), mixed_repeats=2, loguniform_recordings=24,
     loguniform_frames=(10, 300), loguniform_rounds=2, probe_each=False,
     tabular_shape=(2000, 50), tabular_rounds=2, gru_rounds=2,

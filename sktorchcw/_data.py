@@ -27,13 +27,14 @@ from sklearn.utils.validation import _check_sample_weight, validate_data
 
 __all__ = ["Sequences", "check_fit_input", "check_predict_input", "check_continued_input",
            "check_some_weight_positive", "check_sample_weight", "encode_labels",
-           "check_sequences", "check_label_types", "check_classes", "check_y_given",
+           "check_sequences", "codes_dtype", "index_dtype", "check_label_types", "check_classes", "check_y_given",
            "check_weights_in_float32_range", "as_float32", "count_codes", "NEW_CLASS_HINT",
            "frame_percentiles", "median_and_iqr"]
 
 COLUMNS = "columns"
 SEQUENCES = "sequences"
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
+_INT32_LIMIT = 2**31  # index_dtype's bound (a module attribute: tests lower it)
 
 
 @dataclass(frozen=True)
@@ -163,10 +164,12 @@ def check_y_given(estimator, y):
 
 
 def encode_labels(y, classes, *, hint=NEW_CLASS_HINT):
-    """Indices of ``y``'s labels in ``classes``; a ValueError names labels not among them."""
+    """Indices of ``y``'s labels in ``classes``, in the smallest unsigned integer type that
+    holds them (:func:`codes_dtype`: one byte a label for up to 256 classes), found a
+    chunk at a time; a ValueError names labels not among them."""
     y = np.asarray(y)
     try:
-        unknown = np.setdiff1d(np.unique(y), classes)
+        unknown = np.setdiff1d(unique_labels_in_chunks(y), classes)
     except TypeError:
         unknown = np.asarray([label for label in y.tolist() if label not in classes.tolist()])
     if unknown.size:
@@ -174,7 +177,22 @@ def encode_labels(y, classes, *, hint=NEW_CLASS_HINT):
             f"y has labels {unknown.tolist()[:5]!r} that are not among the classes "
             f"{classes.tolist()!r}. {hint}"
         )
-    return np.searchsorted(classes, y).astype(np.int64, copy=False)
+    codes = np.empty(y.shape, dtype=codes_dtype(len(classes)))
+    for start in range(0, len(y), CHUNK_FRAMES):
+        codes[start:start + CHUNK_FRAMES] = np.searchsorted(classes, y[start:start + CHUNK_FRAMES])
+    return codes
+
+
+def codes_dtype(n_classes):
+    """The smallest unsigned integer type that holds the class codes ``0..n_classes-1``."""
+    return np.min_scalar_type(max(int(n_classes) - 1, 0))
+
+
+def unique_labels_in_chunks(y):
+    """``np.unique(y)`` of a 1-D ``y``, a chunk at a time: ``np.unique`` sorts a copy of
+    its whole input (with ``return_inverse``, several), 8 bytes and more a label."""
+    parts = [np.unique(y[start:start + CHUNK_FRAMES]) for start in range(0, len(y), CHUNK_FRAMES)]
+    return np.unique(np.concatenate(parts)) if len(parts) > 1 else np.unique(y)
 
 
 def check_sequences(estimator, X, *, fitted_layout=None):
@@ -539,26 +557,36 @@ def _ragged_items(X, fitted_layout=None):
 def _from_ragged(items, *, allow_nan=False):
     """The sequences copied once into one frame buffer: their shapes first, then each
     sequence checked and converted on its own, straight into its place (so no second
-    copy of the whole data exists at any time)."""
-    # Shapes straight into two arrays: no list of a Python tuple per sequence.
-    lengths = np.empty(len(items), dtype=np.int64)
-    features = np.empty(len(items), dtype=np.int64)
+    copy of the whole data exists at any time). Lengths and offsets are int32 where
+    they fit (:func:`index_dtype`; batches give the networks int64 lengths)."""
+    lengths = np.empty(len(items), dtype=np.int32)
+    first = None
     for index, item in enumerate(items):
-        lengths[index], features[index] = _sequence_shape(index, item, allow_nan)
-    first = int(features[0])
-    odd = np.flatnonzero(features != first)
-    if odd.size:
-        raise ValueError(
-            f"All sequences must have the same number of features per time step: sequence 0 "
-            f"has {first}, sequence {odd[0]} has {features[odd[0]]}."
-        )
-    offsets = np.zeros(len(items), dtype=np.int64)
-    np.cumsum(lengths[:-1], out=offsets[1:])
-    frames = np.empty((int(lengths.sum()), first), dtype=np.float32)
+        length, n_features = _sequence_shape(index, item, allow_nan)
+        if first is None:
+            first = n_features
+        elif n_features != first:
+            raise ValueError(
+                f"All sequences must have the same number of features per time step: "
+                f"sequence 0 has {first}, sequence {index} has {n_features}."
+            )
+        if index_dtype(length) != lengths.dtype:
+            lengths = lengths.astype(np.int64)
+        lengths[index] = length
+    n_frames = int(lengths.sum(dtype=np.int64))
+    offsets = np.zeros(len(items), dtype=index_dtype(n_frames))
+    np.cumsum(lengths[:-1], dtype=offsets.dtype, out=offsets[1:])
+    frames = np.empty((n_frames, first), dtype=np.float32)
     for index, (item, start, length) in enumerate(zip(items, offsets, lengths, strict=True)):
         frames[start:start + length] = _sequence_array(index, item, allow_nan)
     return Sequences(None, lengths, SEQUENCES, ragged=True, frame_buffer=frames,
                      offsets=offsets)
+
+
+def index_dtype(n):
+    """int32 where it holds ``0..n`` (4 bytes a value rather than 8), else int64: for the
+    lengths and offsets of a collection of sequences, and a pass's order of them."""
+    return np.dtype(np.int32) if n < _INT32_LIMIT else np.dtype(np.int64)
 
 
 def _sequence_shape(index, item, allow_nan):
@@ -619,7 +647,8 @@ def _check_target(y, n_samples, classes=None):
     y = _check_labels(y, n_samples)
     check_classification_targets(y)
     if classes is None:
-        classes, y_encoded = np.unique(y, return_inverse=True)
+        classes = unique_labels_in_chunks(y)
+        y_encoded = encode_labels(y, classes)
     else:
         classes = check_classes(classes)
         y_encoded = encode_labels(y, classes, hint="List every label of y in classes.")
@@ -628,7 +657,7 @@ def _check_target(y, n_samples, classes=None):
             f"y has only one class ({classes[0]!r}); a classifier needs samples of at least "
             "two classes (with partial_fit, list them all in classes=...)."
         )
-    return classes, y_encoded.astype(np.int64)
+    return classes, y_encoded
 
 
 def _check_labels(y, n_samples):

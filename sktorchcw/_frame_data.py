@@ -20,12 +20,13 @@ from ._data import (
     check_sequences,
     check_weights_in_float32_range,
     check_y_given,
+    codes_dtype,
     encode_labels,
 )
 from ._labels import frame_weights, label_rows, plain_labels
 
 __all__ = ["check_frame_fit_input", "check_frame_continued_input", "check_frame_sample_weight",
-                  "valid_frame_targets", "per_sequence", "frame_rows", "frame_codes_dtype"]
+                  "valid_frame_targets", "per_sequence", "frame_rows"]
 
 
 def check_frame_fit_input(estimator, X, y, classes=None):
@@ -104,11 +105,6 @@ def per_sequence(values, sequences):
     return rows
 
 
-def frame_codes_dtype(n_classes):
-    """The smallest unsigned integer type that holds the class codes."""
-    return np.min_scalar_type(max(int(n_classes) - 1, 0))
-
-
 def frame_rows(y, sequences, *, name):
     """Per-frame values (labels, weights) as one 1-D array per sequence, each as long as its
     sequence; a ValueError names the first row that does not fit."""
@@ -174,7 +170,7 @@ class _FrameLabels:
         """One class code per frame (0 on missing frames), in the smallest unsigned
         integer type, encoded a chunk at a time; a ValueError names labels that are not
         classes."""
-        codes = np.zeros(len(self.sequences.frames), dtype=frame_codes_dtype(len(classes)))
+        codes = np.zeros(len(self.sequences.frames), dtype=codes_dtype(len(classes)))
         for start, mask, labels in self.chunks():
             encoded = encode_labels(labels, classes, hint=hint)
             if mask is None:

@@ -48,8 +48,8 @@ def recording_medians(sequences, standardize):
     """
     frames = sequences.frames
     n_features = frames.shape[1]
-    offsets = np.asarray(sequences.frame_offsets, dtype=np.int64)
-    lengths = np.asarray(sequences.valid_lengths, dtype=np.int64)
+    offsets = sequences.frame_offsets  # int32 or int64 (index_dtype): read, not copied
+    lengths = sequences.valid_lengths
     missing = sequences.missing
     medians = np.empty((len(lengths), n_features), dtype=np.float32)
     neutral = 1.0 if standardize == "recording" else 0.0
@@ -227,7 +227,7 @@ class RecordingValues:
 
     def __init__(self, sequences, medians, center):
         self.frames = sequences.frames
-        self.starts = np.asarray(sequences.frame_offsets, dtype=np.int64)
+        self.starts = sequences.frame_offsets
         self.medians = np.asarray(medians, dtype=np.float32)
         self.center = center
         self.shape = self.frames.shape
