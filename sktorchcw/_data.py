@@ -27,7 +27,8 @@ from sklearn.utils.validation import _check_sample_weight, validate_data
 
 __all__ = ["Sequences", "check_fit_input", "check_predict_input", "check_continued_input",
            "check_some_weight_positive", "check_sample_weight", "encode_labels",
-           "check_sequences", "codes_dtype", "index_dtype", "check_label_types", "check_classes", "check_y_given",
+           "check_sequences", "codes_dtype", "index_dtype", "check_label_types",
+           "check_classes", "check_y_given",
            "check_weights_in_float32_range", "as_float32", "count_codes", "NEW_CLASS_HINT",
            "frame_percentiles", "median_and_iqr"]
 
@@ -560,18 +561,16 @@ def _from_ragged(items, *, allow_nan=False):
     copy of the whole data exists at any time). Lengths and offsets are int32 where
     they fit (:func:`index_dtype`; batches give the networks int64 lengths)."""
     lengths = np.empty(len(items), dtype=np.int32)
-    first = None
+    first = _sequence_shape(0, items[0], allow_nan)[1]
     for index, item in enumerate(items):
         length, n_features = _sequence_shape(index, item, allow_nan)
-        if first is None:
-            first = n_features
-        elif n_features != first:
+        if n_features != first:
             raise ValueError(
                 f"All sequences must have the same number of features per time step: "
                 f"sequence 0 has {first}, sequence {index} has {n_features}."
             )
-        if index_dtype(length) != lengths.dtype:
-            lengths = lengths.astype(np.int64)
+        if lengths.dtype != index_dtype(length) == np.int64:
+            lengths = lengths.astype(np.int64)  # once: no recording is that long in practice
         lengths[index] = length
     n_frames = int(lengths.sum(dtype=np.int64))
     offsets = np.zeros(len(items), dtype=index_dtype(n_frames))
