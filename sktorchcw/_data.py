@@ -178,6 +178,12 @@ def encode_labels(y, classes, *, hint=NEW_CLASS_HINT):
             f"y has labels {unknown.tolist()[:5]!r} that are not among the classes "
             f"{classes.tolist()!r}. {hint}"
         )
+    return _codes_of(y, classes)
+
+
+def _codes_of(y, classes):
+    """The indices of ``y``'s labels, every one among the sorted ``classes``, in
+    :func:`codes_dtype`, a chunk at a time."""
     codes = np.empty(y.shape, dtype=codes_dtype(len(classes)))
     for start in range(0, len(y), CHUNK_FRAMES):
         codes[start:start + CHUNK_FRAMES] = np.searchsorted(classes, y[start:start + CHUNK_FRAMES])
@@ -193,7 +199,7 @@ def unique_labels_in_chunks(y):
     """``np.unique(y)`` of a 1-D ``y``, a chunk at a time: ``np.unique`` sorts a copy of
     its whole input (with ``return_inverse``, several), 8 bytes and more a label."""
     parts = [np.unique(y[start:start + CHUNK_FRAMES]) for start in range(0, len(y), CHUNK_FRAMES)]
-    return np.unique(np.concatenate(parts)) if len(parts) > 1 else np.unique(y)
+    return np.unique(np.concatenate(parts)) if parts else np.unique(y)
 
 
 def check_sequences(estimator, X, *, fitted_layout=None):
@@ -647,7 +653,7 @@ def _check_target(y, n_samples, classes=None):
     check_classification_targets(y)
     if classes is None:
         classes = unique_labels_in_chunks(y)
-        y_encoded = encode_labels(y, classes)
+        y_encoded = _codes_of(y, classes)  # every label is a class: nothing to check
     else:
         classes = check_classes(classes)
         y_encoded = encode_labels(y, classes, hint="List every label of y in classes.")
